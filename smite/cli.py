@@ -1,0 +1,226 @@
+"""The ``smite`` command line: learn parts, segment shots, fetch the model, run the demo.
+
+User mistakes print one line and exit 2 (no traceback); a cancelled run (Ctrl-C) exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from smite import __version__
+from smite.errors import SmiteError
+
+EPILOG = """examples:
+  smite demo                                  # synthetic shot on the tiny CPU backbone
+  smite learn --frames plate.####.exr --refs 1001 --masks roto.####.png --names face,hair,eyes -o shot.smite
+  smite learn --frames plate.%04d.exr --refs 1001,1040 --masks refs.####.exr --names face,hair -o shot.smite
+  smite learn --frames plate.####.exr --refs 1001 --matte face=face.####.png --matte hair=hair.####.png -o s.smite
+  smite segment shot.smite --frames plate.####.exr --range 1001-1100 -o mattes/shot_mattes.####.exr
+  smite fetch-model stabilityai/stable-diffusion-2-1-base
+  smite info
+"""
+
+
+def _backbone_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone", default=None,
+                   help="SD model: HF id (from the local cache), diffusers folder, .safetensors file, or 'tiny' "
+                        "(default: stabilityai/stable-diffusion-2-1-base)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--precision", default=None, choices=["auto", "fp32", "fp16", "bf16"],
+                   help="autocast precision of UNet forwards (default: bf16/fp16 on CUDA, fp32 on CPU)")
+    p.add_argument("--colorspace", default=None,
+                   help="colour space of float/EXR plates (default lin_rec709); converted to sRGB for the model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smite", description="SMITE: few-shot, temporally consistent part mattes for compositing.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"smite-vfx {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("learn", help="learn named parts from roto'd reference frames", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", required=True, help="plate pattern: plate.####.exr, plate.%%04d.png or one file")
+    p.add_argument("--refs", required=True, help="reference frame numbers, e.g. 1001 or 1001,1040")
+    p.add_argument("--masks", help="label-map images (0 = background, k = k-th name) or EXRs with smite_<part>.A "
+                                   "layers, as a pattern over the reference frame numbers")
+    p.add_argument("--matte", action="append", default=[], metavar="PART=PATTERN",
+                   help="one single-channel matte per part (alpha or first channel), repeatable")
+    p.add_argument("--names", help="comma-separated part names in label order (not 'background')")
+    p.add_argument("-o", "--out", required=True, help="part model file to write (.smite)")
+    p.add_argument("--steps", type=int, default=None, help="learning steps (default: the backbone's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--map-mode", choices=["was", "cross"], default=None,
+                   help="prediction maps: WAS (self-attention refined, default) or cross-attention only")
+    _backbone_args(p)
+    p.set_defaults(func=cmd_learn)
+
+    p = sub.add_parser("segment", help="write per-part matte EXRs for a shot", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("part_model", help="a .smite file from `smite learn`")
+    p.add_argument("--frames", required=True, help="plate pattern (plate.####.exr) or one file")
+    p.add_argument("--range", default=None, help="frame range, e.g. 1001-1100 or 1001-1100x2 (default: all found)")
+    p.add_argument("-o", "--out", required=True, help="matte EXR pattern, e.g. mattes/shot.####.exr")
+    p.add_argument("--temperature", type=float, default=1.0, help="softness of the mattes (logit units)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--contact-sheet", default=None, help="also write a PNG contact sheet of the labels")
+    _backbone_args(p)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("fetch-model", help="download an SD model into the Hugging Face cache (needs network)")
+    p.add_argument("model", nargs="?", default=None)
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("demo", help="synthetic shot -> learn -> segment -> EXRs, contact sheet, mIoU (tiny model)")
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--steps", type=int, default=None, help="learning steps (default: tiny backbone's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("info", help="backbone, device and versions")
+    _backbone_args(p)
+    p.set_defaults(func=cmd_info)
+
+    try:
+        from smite_server.cli import register
+    except ImportError:
+        register = None
+    if register is not None:
+        register(sub)
+    return parser
+
+
+def _read_masks(args, ref_numbers: list[int], names: list[str]) -> tuple[list, list[str]]:
+    """Mask sources per reference frame, and the part names (from --names or the --matte parts)."""
+    from smite.sequences import expand_frames
+
+    refs = ",".join(map(str, ref_numbers))
+    if args.matte:
+        if args.masks:
+            raise SmiteError("give either --masks or --matte, not both")
+        pairs = [m.split("=", 1) for m in args.matte]
+        if any(len(p) != 2 for p in pairs):
+            raise SmiteError("--matte takes PART=PATTERN, e.g. --matte face=face.####.png")
+        names = names or [p for p, _ in pairs]
+        per_part = {part: [path for _, path in expand_frames(pattern, refs)] for part, pattern in pairs}
+        return [{part: paths[i] for part, paths in per_part.items()} for i in range(len(ref_numbers))], names
+    if not args.masks:
+        raise SmiteError("no reference masks: give --masks PATTERN or --matte PART=PATTERN")
+    if not names:
+        raise SmiteError("give the part names in label order with --names face,hair,...")
+    return [path for _, path in expand_frames(args.masks, refs)], names
+
+
+def cmd_learn(args) -> int:
+    from tqdm import tqdm
+
+    from smite.engine import Engine
+    from smite.learn import LearnSettings
+    from smite.sequences import expand_frames, parse_frame_range
+
+    ref_numbers = parse_frame_range(args.refs)
+    frames = [path for _, path in expand_frames(args.frames, ",".join(map(str, ref_numbers)))]
+    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else []
+    masks, names = _read_masks(args, ref_numbers, names)
+    engine = Engine(args.backbone, args.device, args.precision)
+    overrides = {k: v for k, v in (("steps", args.steps), ("map_mode", args.map_mode)) if v is not None}
+    settings = LearnSettings.for_backbone(engine.backbone, seed=args.seed, **overrides)
+    settings = _clamp_token_steps(settings)
+    with tqdm(total=settings.steps, desc="learning", unit="step") as bar:
+        def progress(p) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{p.loss:.3f}", miou="-" if p.miou is None else f"{p.miou:.3f}", phase=p.phase)
+
+        model = engine.learn_files(frames, masks, names, colorspace=args.colorspace, settings=settings,
+                                   progress=progress)
+    path = model.save(args.out)
+    print(f"part model: {path}  parts: {', '.join(model.part_names)}  selection mIoU: {model.validation_miou:.3f}")
+    return 0
+
+
+def _clamp_token_steps(settings):
+    from dataclasses import replace
+
+    return replace(settings, token_steps=min(settings.token_steps, max(1, settings.steps // 2)))
+
+
+def cmd_segment(args) -> int:
+    from tqdm import tqdm
+
+    from smite.engine import Engine
+    from smite.partmodel import PartModel
+    from smite.segment import SegmentSettings
+    from smite.sequences import expand_frames
+
+    model = PartModel.load(args.part_model)
+    frames = expand_frames(args.frames, args.range)
+    engine = Engine(args.backbone or _backbone_of(model), args.device, args.precision)
+    settings = SegmentSettings(seed=args.seed, matte_temperature=args.temperature)
+    with tqdm(total=len(frames), desc="segmenting", unit="frame") as bar:
+        written = engine.segment_files(model, frames, args.out, settings, args.colorspace,
+                                       progress=lambda p: bar.update(1))
+    if args.contact_sheet:
+        _write_contact_sheet(args.contact_sheet, [p for _, p in frames], written, model.part_names, args.colorspace)
+    print(f"wrote {len(written)} matte EXRs: {written[0]} .. {written[-1]}")
+    return 0
+
+
+def _backbone_of(model) -> str | None:
+    """The tiny backbone's part models name it; others use the default (or --backbone)."""
+    return "tiny" if model.base_model == "smite/tiny-sd" else None
+
+
+def _write_contact_sheet(path: str, plates: list[Path], mattes: list[Path], names: list[str], colorspace) -> None:
+    from smite.contact_sheet import contact_sheet
+    from smite.imageio import read_image, read_mattes_exr, write_png
+
+    frames = [read_image(p, colorspace) for p in plates]
+    labels = [read_mattes_exr(m).labels for m in mattes]
+    write_png(path, contact_sheet(frames, labels, part_names=names))
+
+
+def cmd_fetch(args) -> int:
+    from smite.backbone import DEFAULT_MODEL, fetch_model
+
+    print(f"downloaded to {fetch_model(args.model or DEFAULT_MODEL)}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from smite.engine import Engine
+
+    print(json.dumps(Engine(args.backbone, args.device, args.precision).info(), indent=2))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from smite.demo import run_demo
+
+    run_demo(Path(args.out), num_frames=args.frames, steps=args.steps, seed=args.seed)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SmiteError as exc:
+        print(f"smite: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("smite: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

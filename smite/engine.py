@@ -1,0 +1,139 @@
+"""The engine facade used by the CLI, the daemon and the farm: files in, part models and matte EXRs out.
+
+``Engine`` keeps one backbone warm (loaded on first use, freed by ``unload``) and runs the data flow
+frames + reference masks -> part model -> maps -> mattes, reporting progress and honouring a cancel hook.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from smite import __version__
+from smite.errors import SmiteError
+from smite.imageio import read_image, read_reference_mask, write_mattes_exr
+
+
+@dataclass(frozen=True)
+class SegmentProgress:
+    """Progress of a segmentation: ``done`` of ``total`` frames, seconds elapsed."""
+
+    done: int
+    total: int
+    elapsed: float
+
+
+class Engine:
+    """A warm backbone plus the operations on it. Not thread-safe: one job at a time (the daemon queues)."""
+
+    def __init__(self, model: str | None = None, device: str | None = None, precision: str | None = None) -> None:
+        self.model, self.device, self.precision = model, device, precision
+        self._backbone = None
+        self._reader = None
+
+    @property
+    def backbone(self):
+        """The loaded backbone (loads it on first use)."""
+        if self._backbone is None:
+            from smite.backbone import load_backbone
+            from smite.reader import AttentionReader
+
+            self._backbone = load_backbone(self.model, self.device, self.precision)
+            self._reader = AttentionReader(self._backbone)
+        return self._backbone
+
+    @property
+    def loaded(self) -> bool:
+        return self._backbone is not None
+
+    def unload(self) -> None:
+        """Free the backbone (and its GPU memory); the next operation loads it again."""
+        self._backbone = self._reader = None
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def info(self) -> dict:
+        """Versions, device and backbone facts (loads nothing that is not loaded yet)."""
+        import diffusers
+        import torch
+
+        from smite.backbone import DEFAULT_MODEL, resolve_device
+
+        info = {
+            "smite": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "diffusers": diffusers.__version__,
+            "device": str(resolve_device(self.device)),
+            "cuda": torch.cuda.is_available(),
+            "backbone": self.model or DEFAULT_MODEL,
+            "loaded": self.loaded,
+        }
+        if self.loaded:
+            bb = self._backbone
+            info |= {"backbone_id": bb.model_id, "fingerprint": bb.fingerprint, "resolution": bb.resolution,
+                     "precision": bb.precision}
+        if torch.cuda.is_available():
+            free, total = torch.cuda.mem_get_info()
+            info |= {"vram_free": free, "vram_total": total}
+        return info
+
+    def learn(
+        self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray], part_names: Sequence[str],
+        reference_ids: Sequence[str] | None = None, settings=None, progress: Callable | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ):
+        """Learn a ``PartModel`` from frames (H, W, 3) float32 and label masks (H, W) int (0 = background)."""
+        from smite.learn import LearnSettings, PartLearner
+
+        bb = self.backbone
+        settings = settings or LearnSettings.for_backbone(bb)
+        return PartLearner(bb, settings).learn(frames, masks, part_names, reference_ids, progress, cancel)
+
+    def learn_files(
+        self, frame_paths: Sequence[Path], mask_sources: Sequence, part_names: Sequence[str],
+        colorspace: str | None = None, **kwargs,
+    ):
+        """``learn`` from files: plates and masks in any form ``read_reference_mask`` accepts."""
+        frames = [read_image(p, colorspace) for p in frame_paths]
+        masks = [read_reference_mask(m, list(part_names)) for m in mask_sources]
+        ids = kwargs.pop("reference_ids", None) or [Path(p).name for p in frame_paths]
+        return self.learn(frames, masks, part_names, reference_ids=ids, **kwargs)
+
+    def segment(self, part_model, frames: Iterable[np.ndarray], settings=None, cancel=None) -> Iterator:
+        """Yield ``FrameMattes`` for each plate (H, W, 3) float32."""
+        from smite.segment import FrameSegmenter
+
+        segmenter = FrameSegmenter(self.backbone, part_model, settings, reader=self._reader)
+        yield from segmenter.segment(frames, cancel)
+
+    def segment_files(
+        self, part_model, frames: Sequence[tuple[int, Path]], output_pattern: str, settings=None,
+        colorspace: str | None = None, progress: Callable[[SegmentProgress], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> list[Path]:
+        """Segment numbered plates and write one matte EXR per frame to ``output_pattern`` (``%04d``/``####``)."""
+        import time
+
+        from smite.sequences import expand_frames
+
+        numbers = [n for n, _ in frames]
+        outputs = [p for _, p in expand_frames(output_pattern, ",".join(map(str, numbers)))]
+        if len(set(outputs)) != len(outputs):
+            raise SmiteError(f"output {output_pattern!r} needs a frame placeholder (%04d or ####) for several frames")
+        plates = (read_image(p, colorspace) for _, p in frames)
+        started, written = time.time(), []
+        meta = {"model": part_model.base_model, "reference_ids": part_model.reference_ids}
+        for (number, _), out, mattes in zip(frames, outputs, self.segment(part_model, plates, settings, cancel)):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            written.append(write_mattes_exr(out, mattes.alphas, mattes.labels, part_model.part_names,
+                                            meta | {"frame": number}))
+            if progress is not None:
+                progress(SegmentProgress(len(written), len(frames), time.time() - started))
+        return written
