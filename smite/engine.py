@@ -94,7 +94,8 @@ class Engine:
 
         bb = self.backbone
         settings = settings or LearnSettings.for_backbone(bb)
-        return PartLearner(bb, settings).learn(frames, masks, part_names, reference_ids, progress, cancel)
+        learner = PartLearner(bb, settings, reader=self._reader)
+        return learner.learn(frames, masks, part_names, reference_ids, progress, cancel)
 
     def learn_files(
         self, frame_paths: Sequence[Path], mask_sources: Sequence, part_names: Sequence[str],

@@ -153,12 +153,14 @@ def miou(pred: np.ndarray, gt: np.ndarray, n: int) -> float:
 class PartLearner:
     """Learns a ``PartModel`` on a backbone. One learner per learning job; the backbone stays shared."""
 
-    def __init__(self, backbone: Backbone, settings: LearnSettings | None = None) -> None:
+    def __init__(
+        self, backbone: Backbone, settings: LearnSettings | None = None, reader: AttentionReader | None = None
+    ) -> None:
         self.backbone = backbone
         self.settings = settings or LearnSettings.for_backbone(backbone)
         if self.settings.map_mode not in MAP_MODES:
             raise SmiteError(f"unknown map mode {self.settings.map_mode!r}; use one of {', '.join(MAP_MODES)}")
-        self.reader = AttentionReader(backbone)
+        self.reader = reader or AttentionReader(backbone)
         self.kv_params = {n: p for n, p in backbone.unet.named_parameters() if is_kv_parameter(n)}
 
     def learn(

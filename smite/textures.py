@@ -54,8 +54,15 @@ def random_texture(rng: np.random.Generator, h: int, w: int, kind: str | None = 
 
 def random_collage(rng: np.random.Generator, size: int, shapes: int = 6) -> np.ndarray:
     """A textured background with random textured ellipses and polygons on it, shape (size, size, 3)."""
+    return random_collage_with_regions(rng, size, shapes)[0]
+
+
+def random_collage_with_regions(rng: np.random.Generator, size: int, shapes: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """``random_collage`` and its region map: image (size, size, 3) float32, regions (size, size) int32
+    (0 = background, k = k-th shape drawn; later shapes cover earlier ones)."""
     img = random_texture(rng, size, size)
-    for _ in range(shapes):
+    regions = np.zeros((size, size), np.int32)
+    for index in range(1, shapes + 1):
         mask = np.zeros((size, size), np.uint8)
         cx, cy = rng.uniform(0, size, 2)
         if rng.random() < 0.5:
@@ -69,4 +76,5 @@ def random_collage(rng: np.random.Generator, size: int, shapes: int = 6) -> np.n
             cv2.fillPoly(mask, [pts], 1)
         tex = random_texture(rng, size, size)
         img = np.where(mask[..., None] > 0, tex, img)
-    return img
+        regions[mask > 0] = index
+    return img, regions

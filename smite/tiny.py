@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from smite.textures import random_collage
+from smite.textures import random_collage_with_regions
 
 TINY_RESOLUTION = 256
 TEXT_DIM = 64
@@ -114,14 +114,16 @@ def build_text_encoder(tokenizer):
     return CLIPTextModel(config)
 
 
-def _collage_pool(rng: np.random.Generator, count: int) -> torch.Tensor:
-    """Procedural training images in [-1, 1], shape (count, 3, 256, 256)."""
-    images = np.stack([random_collage(rng, TINY_RESOLUTION, shapes=int(rng.integers(3, 9))) for _ in range(count)])
-    return torch.from_numpy(images).permute(0, 3, 1, 2) * 2 - 1
+def _collage_pool(rng: np.random.Generator, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Procedural training images in [-1, 1] (count, 3, 256, 256) and their region maps (count, 1, 256, 256)."""
+    pairs = [random_collage_with_regions(rng, TINY_RESOLUTION, shapes=int(rng.integers(3, 9))) for _ in range(count)]
+    images = torch.from_numpy(np.stack([img for img, _ in pairs])).permute(0, 3, 1, 2) * 2 - 1
+    regions = torch.from_numpy(np.stack([reg for _, reg in pairs]))[:, None].float()
+    return images, regions
 
 
 def _random_crops(pool: torch.Tensor, gen: torch.Generator, batch: int, size: int) -> torch.Tensor:
-    """Random crops with random flips, shape (batch, 3, size, size)."""
+    """Random crops with random flips, shape (batch, C, size, size) (pool may stack images and regions)."""
     idx = torch.randint(len(pool), (batch,), generator=gen)
     ys = torch.randint(pool.shape[-2] - size + 1, (batch,), generator=gen)
     xs = torch.randint(pool.shape[-1] - size + 1, (batch,), generator=gen)
@@ -184,7 +186,63 @@ def pretrain_unet(unet, vae, scaling: float, cond: torch.Tensor, pool, gen, step
     unet.eval()
 
 
-def build_tiny_backbone(out: Path, seed: int = 0, vae_steps: int = 800, unet_steps: int = 2500, log=print) -> Path:
+def _same_region_mass(probs: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """Per query pixel, the attention mass on key pixels of its own region: probs (P, P), regions (P,) -> (P,)."""
+    same = (regions[:, None] == regions[None, :]).to(probs.dtype)
+    return (probs * same).sum(-1)
+
+
+def pretrain_grouping(unet, vae, scaling: float, cond, pool, regions, seed: int, steps: int, weight: float, log):
+    """Teach the full-resolution decoder self-attention to group pixels of the same region.
+
+    SMITE's WAS rests on SD's self-attention attending mostly within the same object or part, a property SD
+    learned from billions of images. Denoising on procedural collages for minutes does not produce it (the
+    attention stays near uniform), so this stage adds, to the denoising loss, ``-log`` of each pixel's attention
+    mass on its own collage region in the hooked self-attention layers (the collage's region map is known).
+    """
+    from diffusers import DDPMScheduler
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    from smite.attention import AttentionStore, find_hooked_layers, install_capture
+    from smite.maps import self_attention_probs
+
+    gen = torch.Generator().manual_seed(seed + 2)
+    layers, store = find_hooked_layers(unet), AttentionStore()
+    install_capture(unet, layers, store)
+    noise_sched = DDPMScheduler(**{k: v for k, v in SCHEDULER_CONFIG.items() if k != "set_alpha_to_one"})
+    opt = torch.optim.AdamW(unet.parameters(), lr=3e-4, weight_decay=0.0)
+    stacked = torch.cat([pool, regions], 1)
+    unet.train()
+    for step in range(steps):
+        crops = _random_crops(stacked, gen, 2, 192)
+        x, reg = crops[:, :3], crops[:, 3:]
+        with torch.no_grad():
+            z0 = vae.encode(x).latent_dist.sample(generator=gen) * scaling
+        t = torch.randint(1, 200, (2,), generator=gen)
+        eps = torch.randn(z0.shape, generator=gen)
+        pred = unet(noise_sched.add_noise(z0, eps, t), t, cond.expand(2, -1, -1)).sample
+        reg_latent = F.interpolate(reg, size=z0.shape[-2:], mode="nearest").flatten(1)
+        grouping = torch.stack([
+            -torch.log(_same_region_mass(self_attention_probs(qk.q, qk.k, qk.heads, qk.scale, None), reg_latent[b])
+                       + 1e-6).mean()
+            for name in layers.self_ for b in range(2) for qk in [store.captured[name].batch_item(b)]
+        ]).mean()
+        loss = F.mse_loss(pred, eps) + weight * grouping
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            log(f"grouping step {step}/{steps} eps mse {F.mse_loss(pred, eps).item():.4f} "
+                f"same-region -log mass {grouping.item():.3f}")
+    unet.eval()
+    unet.set_attn_processor(AttnProcessor2_0())
+
+
+def build_tiny_backbone(
+    out: Path, seed: int = 0, vae_steps: int = 500, unet_steps: int = 1500, grouping_steps: int = 300,
+    grouping_weight: float = 0.1, log=print,
+) -> Path:
     """Build, pretrain and save the tiny backbone in diffusers layout under ``out``; returns ``out``."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
@@ -196,13 +254,14 @@ def build_tiny_backbone(out: Path, seed: int = 0, vae_steps: int = 800, unet_ste
     text_encoder = build_text_encoder(tokenizer).eval()
     vae = AutoencoderKL(**VAE_CONFIG)
     unet = UNet2DConditionModel(**UNET_CONFIG)
-    pool = _collage_pool(np.random.default_rng(seed), 192)
+    pool, regions = _collage_pool(np.random.default_rng(seed), 192)
     scaling = pretrain_vae(vae, pool, gen, vae_steps, log)
     vae.register_to_config(scaling_factor=scaling)
     with torch.no_grad():
         ids = tokenizer("", padding="max_length", max_length=77, return_tensors="pt").input_ids
         cond = text_encoder(ids)[0]
     pretrain_unet(unet, vae, scaling, cond, pool, gen, unet_steps, log)
+    pretrain_grouping(unet, vae, scaling, cond, pool, regions, seed, grouping_steps, grouping_weight, log)
     text_encoder.save_pretrained(out / "text_encoder")
     vae.save_pretrained(out / "vae")
     unet.save_pretrained(out / "unet")
@@ -210,7 +269,8 @@ def build_tiny_backbone(out: Path, seed: int = 0, vae_steps: int = 800, unet_ste
     index = {
         "_class_name": "StableDiffusionPipeline",
         "_diffusers_version": "0.30.0",
-        "_smite_tiny": {"seed": seed, "vae_steps": vae_steps, "unet_steps": unet_steps, "resolution": 256},
+        "_smite_tiny": {"seed": seed, "vae_steps": vae_steps, "unet_steps": unet_steps, "resolution": 256,
+                        "grouping_steps": grouping_steps, "grouping_weight": grouping_weight},
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],
         "unet": ["diffusers", "UNet2DConditionModel"],
@@ -222,16 +282,49 @@ def build_tiny_backbone(out: Path, seed: int = 0, vae_steps: int = 800, unet_ste
     return out
 
 
+def regroup_tiny_backbone(source: Path, out: Path, seed: int, steps: int, weight: float, log=print) -> Path:
+    """Run only the grouping stage on an already built backbone (same seeds as the full build)."""
+    import shutil
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    if out.resolve() != source.resolve():
+        shutil.copytree(source, out, dirs_exist_ok=True)
+    vae = AutoencoderKL.from_pretrained(source, subfolder="vae").eval()
+    unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet")
+    tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer")
+    text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder").eval()
+    with torch.no_grad():
+        ids = tokenizer("", padding="max_length", max_length=77, return_tensors="pt").input_ids
+        cond = text_encoder(ids)[0]
+    pool, regions = _collage_pool(np.random.default_rng(seed), 192)
+    pretrain_grouping(unet, vae, vae.config.scaling_factor, cond, pool, regions, seed, steps, weight, log)
+    unet.save_pretrained(out / "unet")
+    index = json.loads((out / "model_index.json").read_text())
+    index["_smite_tiny"] |= {"grouping_steps": steps, "grouping_weight": weight}
+    (out / "model_index.json").write_text(json.dumps(index, indent=2))
+    return out
+
+
 def main() -> None:
     from smite.assets import TINY_BACKBONE_DIR
 
     parser = argparse.ArgumentParser(description="Rebuild the tiny SD-architecture test backbone (CPU, minutes).")
     parser.add_argument("--out", type=Path, default=TINY_BACKBONE_DIR)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vae-steps", type=int, default=800)
-    parser.add_argument("--unet-steps", type=int, default=2500)
+    parser.add_argument("--vae-steps", type=int, default=500)
+    parser.add_argument("--unet-steps", type=int, default=1500)
+    parser.add_argument("--grouping-steps", type=int, default=300)
+    parser.add_argument("--grouping-weight", type=float, default=0.1)
+    parser.add_argument("--grouping-only", type=Path, default=None,
+                        help="run only the grouping stage, starting from this built backbone folder")
     args = parser.parse_args()
-    build_tiny_backbone(args.out, args.seed, args.vae_steps, args.unet_steps)
+    if args.grouping_only is not None:
+        regroup_tiny_backbone(args.grouping_only, args.out, args.seed, args.grouping_steps, args.grouping_weight)
+    else:
+        build_tiny_backbone(args.out, args.seed, args.vae_steps, args.unet_steps, args.grouping_steps,
+                            args.grouping_weight)
 
 
 if __name__ == "__main__":

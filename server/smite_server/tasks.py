@@ -1,0 +1,188 @@
+"""What a learn or segment job does on the worker thread: read inputs (paths or inline bytes), call the
+Engine, write outputs (files under the roots, or EXR bytes kept in the job's result folder) and report
+progress and outputs through ``emit(event, body, blobs)``.
+
+The daemon has already checked the request and resolved every path inside the roots (``LearnJob`` /
+``SegmentJob``); what can still fail here (corrupt image, NaN pixels, another backbone's model) fails as
+a ``SmiteError`` with its code and becomes the job's error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from smite.errors import SmiteError
+from smite.imageio import read_image, read_image_bytes, read_reference_mask
+
+Emit = Callable[..., None]  # emit(event: str, body: dict, blobs: list[bytes] = ())
+Inline = tuple[bytes | memoryview, str]  # (encoded file bytes, file name with extension)
+Source = Path | Inline
+
+
+@dataclass
+class LearnJob:
+    """A learn job's resolved inputs: sources are paths (inside the roots) or inline (bytes, name)."""
+
+    frames: list[Source]
+    masks: list[Source | dict[str, Source]]
+    parts: list[str]
+    name: str
+    store_path: Path
+    reference_ids: list[str] | None = None
+    settings: dict = field(default_factory=dict)
+    colorspace: str | None = None
+    save_to: Path | None = None
+
+
+@dataclass
+class SegmentJob:
+    """A segment job: numbered frames, the model file, and a path pattern or a result folder for outputs."""
+
+    frames: list[tuple[int, Source]]
+    model_path: Path
+    model_name: str
+    output: str | None
+    results_dir: Path
+    cryptomatte: bool = False
+    ranks: int = 6
+    settings: dict = field(default_factory=dict)
+    colorspace: str | None = None
+    stream_outputs: bool = True
+
+
+def source_name(source: Source) -> str:
+    return source.name if isinstance(source, Path) else source[1]
+
+
+def read_plate(source: Source, colorspace: str | None) -> np.ndarray:
+    """A plate as float32 (H, W, 3) in [0, 1] from a path or inline bytes."""
+    if isinstance(source, Path):
+        return read_image(source, colorspace)
+    return read_image_bytes(source[0], source[1], colorspace)
+
+
+@contextlib.contextmanager
+def _as_paths(mask: Source | Mapping[str, Source]) -> Iterator[Path | dict[str, Path]]:
+    """Inline mask bytes written to a private temp folder (the mask readers take files)."""
+    with tempfile.TemporaryDirectory(prefix="smite-mask-") as folder:
+        def place(source: Source, index: int) -> Path:
+            if isinstance(source, Path):
+                return source
+            path = Path(folder) / f"{index}{Path(source[1]).suffix.lower()}"
+            path.write_bytes(source[0])
+            return path
+
+        if isinstance(mask, Mapping):
+            yield {part: place(src, i) for i, (part, src) in enumerate(mask.items())}
+        else:
+            yield place(mask, 0)
+
+
+def read_mask(mask: Source | Mapping[str, Source], parts: list[str]) -> np.ndarray:
+    """A label map int64 (H, W) from a label image, a matte EXR, or {part: matte} sources."""
+    with _as_paths(mask) as source:
+        return read_reference_mask(source, list(parts))
+
+
+def _eta(elapsed: float, done: int, total: int) -> float | None:
+    return elapsed / done * (total - done) if done else None
+
+
+def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
+    """Learn a part model and store it; returns the job result."""
+    from smite.learn import LearnSettings
+
+    frames = [read_plate(f, job.colorspace) for f in job.frames]
+    masks = [read_mask(m, job.parts) for m in job.masks]
+    ids = job.reference_ids or [source_name(f) for f in job.frames]
+    settings = LearnSettings.for_backbone(engine.backbone, **job.settings)
+
+    def progress(p) -> None:
+        miou = None if p.miou is None else float(p.miou)
+        emit("progress", {"step": p.step, "total": p.total, "loss": _finite(p.loss), "miou": miou,
+                          "phase": p.phase, "elapsed": p.elapsed, "fraction": p.step / max(p.total, 1),
+                          "eta_s": _eta(p.elapsed, p.step, p.total)})
+
+    model = engine.learn(frames, masks, job.parts, reference_ids=ids, settings=settings, progress=progress,
+                         cancel=cancel)
+    stored = model.save(job.store_path)
+    saved = model.save(job.save_to) if job.save_to is not None else None
+    return {"model": job.name, "path": str(stored), "saved_to": str(saved) if saved else None,
+            "part_names": model.part_names, "validation_miou": model.validation_miou,
+            "base_model": model.base_model, "base_fingerprint": model.base_fingerprint}
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _writer(job: SegmentJob):
+    """The matte writer (with or without Cryptomatte layers)."""
+    if job.cryptomatte:
+        from smite import cryptomatte
+
+        return lambda path, a, lab, names, meta: cryptomatte.write_mattes_exr(path, a, lab, names, meta, job.ranks)
+    from smite.imageio import write_mattes_exr
+
+    return write_mattes_exr
+
+
+def pattern_paths(pattern: str, numbers: list[int]) -> list[Path]:
+    """The file of each frame number: ``pattern`` with ``####``/``%04d``, or one plain path for one frame."""
+    from smite.sequences import expand_frames
+
+    if len(numbers) == 1 and "#" not in Path(pattern).name and "%" not in Path(pattern).name:
+        return [Path(pattern)]
+    paths = [p for _, p in expand_frames(pattern, ",".join(str(n) for n in numbers))]
+    if len(paths) != len(numbers) or len(set(paths)) != len(paths):  # repeated frame numbers
+        raise SmiteError(f"output {pattern!r} would write a file twice: frame numbers repeat or it has no "
+                         "frame placeholder (#### or %04d)")
+    return paths
+
+
+def output_paths(job: SegmentJob) -> list[Path]:
+    """Where each frame's matte EXR goes: the output pattern, or ``<results>/<index>.exr`` for inline."""
+    if job.output is None:
+        return [job.results_dir / f"{i:06d}.exr" for i in range(len(job.frames))]
+    return pattern_paths(job.output, [n for n, _ in job.frames])
+
+
+def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
+    """Segment the frames and write one matte EXR per frame; returns the job result."""
+    from smite.partmodel import PartModel
+    from smite.segment import SegmentSettings
+
+    model = PartModel.load(job.model_path)
+    model.check_backbone(engine.backbone)
+    outputs, write = output_paths(job), _writer(job)
+    if job.output is None:
+        job.results_dir.mkdir(parents=True, exist_ok=True)
+    plates = (read_plate(src, job.colorspace) for _, src in job.frames)
+    meta = {"model": model.base_model, "model_name": job.model_name, "reference_ids": model.reference_ids}
+    started, written = time.time(), []
+    for (number, _), path, mattes in zip(job.frames, outputs, engine.segment(model, plates, _segment_settings(
+            SegmentSettings, job.settings), cancel)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path, mattes.alphas, mattes.labels, model.part_names, meta | {"frame": number})
+        index = len(written)
+        written.append({"frame": number, "index": index} | ({} if job.output is None else {"path": str(path)}))
+        blobs = [path.read_bytes()] if job.output is None and job.stream_outputs else []
+        emit("output", written[-1] | ({"blob": 0} if blobs else {}), blobs)
+        elapsed = time.time() - started
+        emit("progress", {"done": index + 1, "total": len(job.frames), "elapsed": elapsed,
+                          "fraction": (index + 1) / len(job.frames), "eta_s": _eta(elapsed, index + 1,
+                                                                                    len(job.frames))})
+    return {"model": job.model_name, "part_names": model.part_names, "inline": job.output is None,
+            "cryptomatte": job.cryptomatte, "outputs": written}
+
+
+def _segment_settings(cls, options: dict):
+    return cls(**options) if options else None
