@@ -56,11 +56,13 @@ class LearnSettings:
 
     @classmethod
     def for_backbone(cls, backbone: Backbone, **overrides) -> LearnSettings:
-        """Defaults suited to a backbone: the method's for SD; for the tiny backbone a shorter schedule and a
-        K/V learning rate that moves its small weights (measured on the synthetic shots, see README)."""
+        """Defaults suited to a backbone: the method's for SD. For the tiny backbone (measured on synthetic shots,
+        one reference, see README): 100 steps (20 token steps), a K/V learning rate that moves its small weights
+        (1e-2), and no augmentation (with it, held-out mIoU fell from 0.91 to 0.65-0.75 in this short schedule)."""
         base = cls()
         if backbone.model_id == "smite/tiny-sd":
-            base = replace(base, steps=160, token_steps=60, lr_kv=1e-3, eval_every=20)
+            base = replace(base, steps=100, token_steps=20, lr_kv=1e-2, eval_every=10,
+                           augment=AugmentSettings(enabled=False))
         return replace(base, **overrides)
 
 
