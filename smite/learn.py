@@ -13,7 +13,6 @@ every cross-attention layer from one or a few reference frames with label masks:
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -284,7 +283,3 @@ def learn_parts(
     """Convenience wrapper: ``PartLearner(backbone, settings).learn(frames, masks, part_names, **kwargs)``."""
     return PartLearner(backbone, settings).learn(frames, masks, part_names, **kwargs)
 
-
-def copy_settings(settings: LearnSettings, **changes) -> LearnSettings:
-    """A copy of ``settings`` with some fields changed (keeps the frozen dataclass idiom in one place)."""
-    return replace(copy.deepcopy(settings), **changes)
