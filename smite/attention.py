@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from smite.inflate import FrameContext, inflate_norms
+
 
 @dataclass(frozen=True)
 class HookedLayers:
@@ -68,29 +70,37 @@ class SmiteAttnProcessor:
     """Scaled-dot-product attention (SDPA) that also stashes head-split Q/K in an ``AttentionStore``.
 
     Equivalent to diffusers' ``AttnProcessor2_0`` for the attention types SD uses (no spatial norm,
-    no attention masks, no QK norms).
+    no attention masks, no QK norms). With a ``FrameContext`` holding F > 1 frames, self-attention is
+    cross-frame (method.md §2.1): the tokens of the F frames of a batch element form one sequence. The
+    stashed Q/K stay per frame, so the maps read from them are intra-frame (§3.2).
     """
 
-    def __init__(self, store: AttentionStore | None = None, name: str = "") -> None:
+    def __init__(self, store: AttentionStore | None = None, name: str = "", context: FrameContext | None = None):
         self.store = store
         self.name = name
+        self.context = context
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kw):
         residual = hidden_states
         batch, tokens, _ = hidden_states.shape
-        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+        source = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         if encoder_hidden_states is not None and attn.norm_cross:
-            context = attn.norm_encoder_hidden_states(context)
+            source = attn.norm_encoder_hidden_states(source)
         heads = attn.heads
         q = _split_heads(attn.to_q(hidden_states), heads)
-        k = _split_heads(attn.to_k(context), heads)
-        v = _split_heads(attn.to_v(context), heads)
+        k = _split_heads(attn.to_k(source), heads)
+        v = _split_heads(attn.to_v(source), heads)
         if self.store is not None and self.store.enabled:
             d = q.shape[-1]
             self.store.captured[self.name] = CapturedQK(
                 q.reshape(batch * heads, tokens, d), k.reshape(batch * heads, -1, d), heads, attn.scale
             )
+        frames = self.context.frames if self.context is not None and encoder_hidden_states is None else 1
+        if frames > 1:
+            q, k, v = (_join_frames(x, frames) for x in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, scale=attn.scale)
+        if frames > 1:
+            out = _split_frames(out, frames)
         out = out.transpose(1, 2).reshape(batch, tokens, -1).to(q.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
         if attn.residual_connection:
@@ -104,11 +114,32 @@ def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     return x.view(b, n, heads, -1).transpose(1, 2)
 
 
-def install_capture(unet: torch.nn.Module, layers: HookedLayers, store: AttentionStore) -> None:
-    """Give every attention module our processor; the hooked ones capture into ``store``."""
+def _join_frames(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """(B*F, heads, N, d) -> (B, heads, F*N, d): one token sequence per batch element."""
+    bf, heads, n, d = x.shape
+    if bf % frames:
+        raise ValueError(f"batch of {bf} is not a whole number of {frames}-frame windows")
+    return x.view(bf // frames, frames, heads, n, d).transpose(1, 2).reshape(bf // frames, heads, frames * n, d)
+
+
+def _split_frames(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """Inverse of :func:`_join_frames`."""
+    b, heads, fn, d = x.shape
+    return x.view(b, heads, frames, fn // frames, d).transpose(1, 2).reshape(b * frames, heads, fn // frames, d)
+
+
+def install_capture(
+    unet: torch.nn.Module, layers: HookedLayers, store: AttentionStore, context: FrameContext | None = None
+) -> None:
+    """Give every attention module our processor; the hooked ones capture into ``store``.
+
+    With a ``context`` the UNet is inflated (§2): cross-frame self-attention and frame-pooled GroupNorms.
+    """
     hooked = set(layers.cross) | set(layers.self_)
     processors = {}
     for name in unet.attn_processors:  # keys look like "<module>.processor"
         module = name.removesuffix(".processor")
-        processors[name] = SmiteAttnProcessor(store if module in hooked else None, module)
+        processors[name] = SmiteAttnProcessor(store if module in hooked else None, module, context)
     unet.set_attn_processor(processors)
+    if context is not None:
+        inflate_norms(unet, context)

@@ -25,6 +25,7 @@ from smite.errors import SmiteError
 
 DEFAULT_MODEL = "stabilityai/stable-diffusion-2-1-base"
 TINY_MODEL = "tiny"
+TINY_MODEL_ID = "smite/tiny-sd"  # model id recorded in part models made on the tiny backbone
 COMPONENTS = ("tokenizer", "text_encoder", "vae", "unet", "scheduler")
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -47,6 +48,11 @@ class Backbone:
     autocast_dtype: torch.dtype | None
     fingerprint: str
     base_kv: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_tiny(self) -> bool:
+        """The tiny CPU test backbone (its presets are scaled down for CPU)."""
+        return self.model_id == TINY_MODEL_ID
 
     @property
     def vae_factor(self) -> int:
@@ -164,7 +170,7 @@ def _missing_weights_error(spec: str, exc: Exception) -> SmiteError:
 def load_components(spec: str) -> tuple[str, dict]:
     """Resolve a model spec to (model id, components) without touching the network."""
     if spec == TINY_MODEL:
-        return "smite/tiny-sd", _load_components(str(tiny_backbone_dir()), local_only=True)
+        return TINY_MODEL_ID, _load_components(str(tiny_backbone_dir()), local_only=True)
     path = Path(spec).expanduser()
     if path.is_file():
         if path.suffix not in (".safetensors",):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from smite import __version__
 from smite.errors import SmiteError
+from smite.eval_files import add_eval_parser
 
 EPILOG = """examples:
   smite demo                                  # synthetic shot on the tiny CPU backbone
@@ -67,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--range", default=None, help="frame range, e.g. 1001-1100 or 1001-1100x2 (default: all found)")
     p.add_argument("-o", "--out", required=True, help="matte EXR pattern, e.g. mattes/shot.####.exr")
     p.add_argument("--temperature", type=float, default=1.0, help="softness of the mattes (logit units)")
+    p.add_argument("--preset", choices=("fast", "quality"), default="quality",
+                   help="quality: temporal guidance along point tracks (default); fast: one pass per window")
+    p.add_argument("--tracker", choices=("flow", "cotracker"), default="flow",
+                   help="point tracker of the quality preset (cotracker needs --cotracker-checkpoint)")
+    p.add_argument("--cotracker-checkpoint", default=None, help="CoTracker3 offline checkpoint (scaled_offline.pth)")
+    p.add_argument("--window", type=int, default=None, help="frames segmented together (default 16)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="frames shared by consecutive windows (default 8 for quality, 0 for fast)")
+    p.add_argument("--no-coarse-to-fine", dest="coarse_to_fine", action="store_false",
+                   help="do not refine the foreground of plates larger than the model frame")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--contact-sheet", default=None, help="also write a PNG contact sheet of the labels")
     _backbone_args(p)
@@ -82,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="learning steps (default: tiny backbone's)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
+
+    add_eval_parser(sub)
 
     p = sub.add_parser("info", help="backbone, device and versions")
     _backbone_args(p)
@@ -161,10 +174,15 @@ def cmd_segment(args) -> int:
     model = PartModel.load(args.part_model)
     frames = expand_frames(args.frames, args.range)
     engine = Engine(args.backbone or _backbone_of(model), args.device, args.precision)
-    settings = SegmentSettings(seed=args.seed, matte_temperature=args.temperature)
-    with tqdm(total=len(frames), desc="segmenting", unit="frame") as bar:
-        written = engine.segment_files(model, frames, args.out, settings, args.colorspace,
-                                       progress=lambda p: bar.update(1))
+    settings = SegmentSettings(seed=args.seed, matte_temperature=args.temperature, preset=args.preset,
+                               window=args.window, overlap=args.overlap, tracker=args.tracker,
+                               tracker_checkpoint=args.cotracker_checkpoint, coarse_to_fine=args.coarse_to_fine)
+    with tqdm(total=len(frames), desc=f"segmenting ({args.preset})", unit="frame") as bar:
+        def progress(p) -> None:
+            bar.update(p.done - bar.n)
+            bar.set_postfix_str(f"window {p.window + 1}/{p.windows}: {p.stage}")
+
+        written = engine.segment_files(model, frames, args.out, settings, args.colorspace, progress=progress)
     if args.contact_sheet:
         _write_contact_sheet(args.contact_sheet, [p for _, p in frames], written, model.part_names, args.colorspace)
     print(f"wrote {len(written)} matte EXRs: {written[0]} .. {written[-1]}")
@@ -173,7 +191,9 @@ def cmd_segment(args) -> int:
 
 def _backbone_of(model) -> str | None:
     """The tiny backbone's part models name it; others use the default (or --backbone)."""
-    return "tiny" if model.base_model == "smite/tiny-sd" else None
+    from smite.backbone import TINY_MODEL, TINY_MODEL_ID
+
+    return TINY_MODEL if model.base_model == TINY_MODEL_ID else None
 
 
 def _write_contact_sheet(path: str, plates: list[Path], mattes: list[Path], names: list[str], colorspace) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +15,6 @@ import numpy as np
 from smite import __version__
 from smite.errors import SmiteError
 from smite.imageio import read_image, read_reference_mask, write_mattes_exr
-
-
-@dataclass(frozen=True)
-class SegmentProgress:
-    """Progress of a segmentation: ``done`` of ``total`` frames, seconds elapsed."""
-
-    done: int
-    total: int
-    elapsed: float
 
 
 class Engine:
@@ -107,21 +97,27 @@ class Engine:
         ids = kwargs.pop("reference_ids", None) or [Path(p).name for p in frame_paths]
         return self.learn(frames, masks, part_names, reference_ids=ids, **kwargs)
 
-    def segment(self, part_model, frames: Iterable[np.ndarray], settings=None, cancel=None) -> Iterator:
-        """Yield ``FrameMattes`` for each plate (H, W, 3) float32."""
-        from smite.segment import FrameSegmenter
+    def segment(
+        self, part_model, frames: Iterable[np.ndarray], settings=None, cancel: Callable[[], bool] | None = None,
+        num_frames: int | None = None, progress: Callable | None = None,
+    ) -> Iterator:
+        """Yield ``FrameMattes`` for each plate (H, W, 3) float32 of a shot, in order (see ``smite.shot``).
 
-        segmenter = FrameSegmenter(self.backbone, part_model, settings, reader=self._reader)
-        yield from segmenter.segment(frames, cancel)
+        Pass ``num_frames`` with a generator of plates so they stream; ``progress`` gets ``ShotProgress``.
+        """
+        from smite.shot import ShotSegmenter
+
+        segmenter = ShotSegmenter(self.backbone, part_model, settings, reader=self._reader)
+        yield from segmenter.segment(frames, num_frames, cancel, progress)
 
     def segment_files(
         self, part_model, frames: Sequence[tuple[int, Path]], output_pattern: str, settings=None,
-        colorspace: str | None = None, progress: Callable[[SegmentProgress], None] | None = None,
+        colorspace: str | None = None, progress: Callable | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> list[Path]:
-        """Segment numbered plates and write one matte EXR per frame to ``output_pattern`` (``%04d``/``####``)."""
-        import time
+        """Segment numbered plates and write one matte EXR per frame to ``output_pattern`` (``%04d``/``####``).
 
+        ``progress`` receives ``smite.shot.ShotProgress`` as windows advance."""
         from smite.sequences import expand_frames
 
         numbers = [n for n, _ in frames]
@@ -129,12 +125,11 @@ class Engine:
         if len(set(outputs)) != len(outputs):
             raise SmiteError(f"output {output_pattern!r} needs a frame placeholder (%04d or ####) for several frames")
         plates = (read_image(p, colorspace) for _, p in frames)
-        started, written = time.time(), []
+        written = []
         meta = {"model": part_model.base_model, "reference_ids": part_model.reference_ids}
-        for (number, _), out, mattes in zip(frames, outputs, self.segment(part_model, plates, settings, cancel)):
+        mattes_of_shot = self.segment(part_model, plates, settings, cancel, len(frames), progress)
+        for (number, _), out, mattes in zip(frames, outputs, mattes_of_shot):
             out.parent.mkdir(parents=True, exist_ok=True)
             written.append(write_mattes_exr(out, mattes.alphas, mattes.labels, part_model.part_names,
                                             meta | {"frame": number}))
-            if progress is not None:
-                progress(SegmentProgress(len(written), len(frames), time.time() - started))
         return written

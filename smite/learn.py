@@ -59,7 +59,7 @@ class LearnSettings:
         one reference, see README): 100 steps (20 token steps), a K/V learning rate that moves its small weights
         (1e-2), and no augmentation (with it, held-out mIoU fell from 0.91 to 0.65-0.75 in this short schedule)."""
         base = cls()
-        if backbone.model_id == "smite/tiny-sd":
+        if backbone.is_tiny:
             base = replace(base, steps=100, token_steps=20, lr_kv=1e-2, eval_every=10,
                            augment=AugmentSettings(enabled=False))
         return replace(base, **overrides)

@@ -146,18 +146,63 @@ def was_predict(ca: Tensor, sa: Tensor, size: int | tuple[int, int]) -> Tensor:
         return was_predict(ca[None], sa[None], size)[0]
     _check_pair(ca, sa)
     work, out_dtype = _compute_dtype(ca, sa)
-    logits = ca.to(work).flatten(-2)  # (F, n, P)
-    hi, lo = logits.amax(-1), logits.amin(-1)  # (F, n), before thresholding
+    values = was_values(ca.to(work))
+    return _was_remap(values @ sa.to(work).transpose(-1, -2), ca.to(work), size).to(out_dtype)
+
+
+def was_values(ca: Tensor) -> Tensor:
+    """The maps WAS propagates (§3.4): ``ca`` (F, n, S, S) flattened to (F, n, P), background row zeroed
+    where it is not above its mean."""
+    logits = ca.flatten(-2)
     bg = logits[:, :1]
     bg = torch.where(bg > bg.mean(-1, keepdim=True), bg, torch.zeros_like(bg))
-    was = torch.cat([bg, logits[:, 1:]], 1) @ sa.to(work).transpose(-1, -2)
+    return torch.cat([bg, logits[:, 1:]], 1)
+
+
+def propagate(values: Tensor, q: Tensor, k: Tensor, scale: float) -> Tensor:
+    """``values @ SA^T`` for one frame's head-mean self-attention SA, without materialising SA.
+
+    values: (n, P); q, k: (heads, P, d) of one frame. ``values @ SA^T = mean_h softmax(q_h k_h^T s) @ values^T``
+    transposed, which is scaled-dot-product attention with the maps as values. The values are cut into
+    blocks of d columns, zero-padded to d, so the fused (flash) kernels apply: nothing of size P x P is
+    built or kept for backward. Returns (n, P) in the dtype of ``values``.
+    """
+    heads, num_pixels, d = q.shape
+    n = values.shape[0]
+    outs = []
+    for start in range(0, n, d):
+        block = values[start : start + d].transpose(0, 1).to(q.dtype)  # (P, <= d)
+        v = F.pad(block, (0, d - block.shape[1])).expand(heads, num_pixels, d)
+        out = F.scaled_dot_product_attention(q[None], k[None], v[None], scale=scale)[0]  # (heads, P, d)
+        outs.append(out[..., : block.shape[1]].mean(0))
+    return torch.cat(outs, 1).transpose(0, 1).to(values.dtype)
+
+
+def was_predict_attention(
+    ca: Tensor, self_qk: Sequence[tuple[Tensor, Tensor, float]], size: int | tuple[int, int]
+) -> Tensor:
+    """:func:`was_predict` of one frame with SA given as the hooked layers' (q, k, scale), q/k (heads, P, d).
+
+    ca: (n, S, S). SA is the mean over layers and heads of softmax(q k^T scale); it is applied by
+    :func:`propagate` per layer, so this equals ``was_predict(ca, SA, size)`` up to rounding. (n, h, w) fp32
+    for half inputs, else the dtype of ``ca``.
+    """
+    work, out_dtype = _compute_dtype(ca, *(q for q, _, _ in self_qk))
+    values = was_values(ca.to(work)[None])[0]
+    total = sum(propagate(values, q.to(work), k.to(work), scale) for q, k, scale in self_qk)
+    return _was_remap((total / len(self_qk))[None], ca.to(work)[None], size)[0].to(out_dtype)
+
+
+def _was_remap(was: Tensor, ca: Tensor, size: int | tuple[int, int]) -> Tensor:
+    """Propagated maps (F, n, P) -> resized to ``size`` and min-max remapped onto ``ca``'s (F, n) logit ranges."""
+    logits = ca.flatten(-2)
+    hi, lo = logits.amax(-1), logits.amin(-1)
     was = _resize(was.reshape(ca.shape), size)
     w_min, w_max = was.amin((-2, -1)), was.amax((-2, -1))
     span = w_max - w_min
     # A span of a few ulps is rounding noise of a constant map (e.g. from the resize): treat it as constant
     # rather than stretch the noise over the whole logit range.
-    flat = span <= _FLAT_ULPS * torch.finfo(work).eps * torch.maximum(w_max.abs(), w_min.abs())
+    flat = span <= _FLAT_ULPS * torch.finfo(was.dtype).eps * torch.maximum(w_max.abs(), w_min.abs())
     safe_span = torch.where(flat, torch.ones_like(span), span)
     gain = torch.where(flat, torch.zeros_like(span), (hi - lo) / safe_span)
-    out = (was - w_min[..., None, None]) * gain[..., None, None] + lo[..., None, None]
-    return out.to(out_dtype)
+    return (was - w_min[..., None, None]) * gain[..., None, None] + lo[..., None, None]

@@ -1,8 +1,8 @@
-"""Frame segmentation: part model + frames -> per-part soft mattes and a label map at plate resolution.
+"""Segmentation settings and the per-frame pieces that the shot segmenter (``smite.shot``) and learning use.
 
-Per frame (method.md §6.2a, with §0's decisions): fit the plate into the model frame, VAE posterior sample,
-noise to t ~ U{95..104}, one UNet call conditioned on the part prompt with the learned tokens, read the
-maps, then
+The reference pass (method.md §6.2a, with §0's decisions): fit the plate into the model frame, VAE posterior
+sample, noise to t ~ U{95..104}, one UNet call conditioned on the part prompt with the learned tokens (the
+frames of a window together), read the maps per frame, then
 
 * ``map_mode="was"``: prediction WAS (§3.4): cross-attention logits propagated by self-attention;
 * ``map_mode="cross"``: the cross-attention logits alone;
@@ -13,7 +13,6 @@ soft mattes with a softmax over parts at ``matte_temperature`` (logit units); la
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,12 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from smite.backbone import Backbone
-from smite.conditioning import conditioning, encode_text, part_prompt
 from smite.errors import SmiteError
-from smite.framing import Framing, fit_image
-from smite.maps import was_predict
-from smite.partmodel import PartModel
+from smite.framing import Framing
+from smite.guidance import GuidanceSettings
 from smite.reader import AttentionReader
+from smite.windows import check_window
 
 MAP_MODES = ("was", "cross")
 REFERENCE_TIMESTEPS = (95, 104)  # inclusive range of the reference pass (§1.3)
@@ -39,13 +37,49 @@ class Cancelled(SmiteError):
         super().__init__(f"{what} cancelled", code="cancelled")
 
 
+PRESETS = ("fast", "quality")
+PRESET_WINDOWS = {"fast": (16, 0), "quality": (16, 8)}  # (window, overlap) of each preset
+
+
 @dataclass(frozen=True)
 class SegmentSettings:
-    """Options of frame segmentation. ``map_mode=None`` uses the part model's own mode."""
+    """Options of shot segmentation (see ``smite.shot``).
+
+    ``preset``: ``quality`` (guided denoising, the default) or ``fast`` (the reference pass alone).
+    ``window``/``overlap``: frames per window and frames shared by consecutive windows (None: the preset's,
+    16/8 for quality, 16/0 for fast, where an overlap would only recompute frames).
+    ``tracker``: ``flow`` or ``cotracker`` (with ``tracker_checkpoint``, default $SMITE_COTRACKER_CHECKPOINT).
+    ``coarse_to_fine``: refine the foreground of plates larger than the model frame.
+    ``guidance``: constants of the guided path (None: the backbone's defaults).
+    ``map_mode=None`` uses the part model's own mode.
+    """
 
     seed: int = 0
     matte_temperature: float = 1.0
     map_mode: str | None = None
+    preset: str = "quality"
+    window: int | None = None
+    overlap: int | None = None
+    tracker: str = "flow"
+    tracker_checkpoint: str | None = None
+    coarse_to_fine: bool = True
+    guidance: GuidanceSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise SmiteError(f"unknown preset {self.preset!r}: use one of {', '.join(PRESETS)}")
+        if isinstance(self.guidance, dict):
+            object.__setattr__(self, "guidance", GuidanceSettings(**self.guidance))
+        check_window(*self.window_and_overlap())
+
+    def window_and_overlap(self) -> tuple[int, int]:
+        """(window, overlap) with the preset's defaults filled in; a window shorter than the preset's
+        overlap gets the largest overlap it can hold."""
+        window, overlap = PRESET_WINDOWS[self.preset]
+        window = self.window if self.window is not None else window
+        if self.overlap is not None:
+            return window, self.overlap
+        return window, min(overlap, window // 2)
 
 
 @dataclass
@@ -83,10 +117,9 @@ def add_noise(backbone: Backbone, z0: torch.Tensor, t: int, generator: torch.Gen
 
 def part_maps(reader: AttentionReader, item: int, num_parts: int, map_mode: str) -> torch.Tensor:
     """Per-part logit maps (n, S, S) of batch element ``item`` of the last UNet call."""
-    ca = reader.cross_maps(item, num_parts)
     if map_mode == "cross":
-        return ca
-    return was_predict(ca, reader.self_maps(item), ca.shape[-1])
+        return reader.cross_maps(item, num_parts)
+    return reader.was_maps(item, num_parts, reader.backbone.latent_size)
 
 
 def maps_to_plate(maps: torch.Tensor, framing: Framing) -> torch.Tensor:
@@ -105,50 +138,17 @@ def mattes_from_logits(logits: torch.Tensor, temperature: float) -> FrameMattes:
     return FrameMattes(alphas.cpu().numpy().astype(np.float32), labels.cpu().numpy().astype(np.uint16))
 
 
-class FrameSegmenter:
-    """Segments frames one by one with a part model (the temporal path builds on the same pieces)."""
-
-    def __init__(
-        self, backbone: Backbone, part_model: PartModel, settings: SegmentSettings | None = None,
-        reader: AttentionReader | None = None,
-    ) -> None:
-        self.backbone, self.part_model = backbone, part_model
-        self.settings = settings or SegmentSettings()
-        self.map_mode = self.settings.map_mode or part_model.map_mode
-        if self.map_mode not in MAP_MODES:
-            raise SmiteError(f"unknown map mode {self.map_mode!r}; use one of {', '.join(MAP_MODES)}")
-        part_model.check_backbone(backbone)
-        self.reader = reader or AttentionReader(backbone)
-        self.prompt = encode_text(backbone, part_prompt(part_model.part_names))
-
-    def segment(
-        self, frames: Iterable[np.ndarray], cancel: Callable[[], bool] | None = None
-    ) -> Iterator[FrameMattes]:
-        """Yield ``FrameMattes`` for each plate (H, W, 3) float32 in [0, 1]; frames stream in and out."""
-        generator = torch.Generator().manual_seed(self.settings.seed)
-        with self.part_model.applied(self.backbone) as tokens, torch.no_grad():
-            cond = conditioning(self.prompt, tokens)
-            for index, frame in enumerate(frames):
-                if cancel is not None and cancel():
-                    raise Cancelled("segmentation")
-                yield self._segment_one(frame, index, cond, generator)
-
-    def _segment_one(self, frame: np.ndarray, index: int, cond: torch.Tensor, gen: torch.Generator) -> FrameMattes:
-        check_frame(frame, index)
-        framing = Framing(frame.shape[:2], self.backbone.resolution)
-        logits = reference_logits(self.backbone, self.reader, fit_image(frame, framing)[None], cond, gen,
-                                  self.part_model.num_parts, self.map_mode)[0]
-        return mattes_from_logits(maps_to_plate(logits, framing), self.settings.matte_temperature)
-
-
 def reference_logits(
     backbone: Backbone, reader: AttentionReader, images: np.ndarray, cond: torch.Tensor,
-    generator: torch.Generator, num_parts: int, map_mode: str,
+    generator: torch.Generator, num_parts: int, map_mode: str, frames: int = 1,
 ) -> torch.Tensor:
-    """The reference pass on model-frame images (B, R, R, 3): per-part logits (B, n, S, S), no gradients."""
+    """The reference pass on model-frame images (B, R, R, 3): per-part logits (B, n, S, S), no gradients.
+
+    ``frames``: consecutive images that form one window of the inflated UNet (1 = independent images).
+    """
     low, high = REFERENCE_TIMESTEPS
     t = int(torch.randint(low, high + 1, (1,), generator=generator))
     with torch.no_grad():
         z = add_noise(backbone, to_latents(backbone, images, generator), t, generator)
-        reader.run(z, t, cond.expand(len(images), -1, -1))
+        reader.run(z, t, cond.expand(len(images), -1, -1), frames=frames)
         return torch.stack([part_maps(reader, i, num_parts, map_mode) for i in range(len(images))])

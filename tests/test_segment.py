@@ -7,7 +7,8 @@ import torch
 from smite.errors import SmiteError
 from smite.framing import Framing, fit_image
 from smite.partmodel import PartModel
-from smite.segment import FrameSegmenter, SegmentSettings, maps_to_plate
+from smite.segment import SegmentSettings, maps_to_plate
+from smite.shot import ShotSegmenter
 
 
 def _untrained_model(backbone, n=3) -> PartModel:
@@ -20,7 +21,8 @@ def _untrained_model(backbone, n=3) -> PartModel:
 def test_mattes_come_back_at_plate_size(tiny_backbone, size):
     plate = np.random.default_rng(0).random((*size, 3), dtype=np.float32)
     for mode in ("was", "cross"):
-        seg = FrameSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(map_mode=mode))
+        settings = SegmentSettings(map_mode=mode, preset="fast")
+        seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), settings)
         (out,) = list(seg.segment([plate]))
         assert out.alphas.shape == (3, *size) and out.labels.shape == size and out.labels.dtype == np.uint16
         np.testing.assert_allclose(out.alphas.sum(0), 1.0, atol=1e-5)
@@ -40,7 +42,7 @@ def test_framing_preserves_aspect_and_maps_back():
 
 
 def test_bad_frames_are_rejected(tiny_backbone):
-    seg = FrameSegmenter(tiny_backbone, _untrained_model(tiny_backbone))
+    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast"))
     nan = np.zeros((64, 64, 3), np.float32)
     nan[3, 3] = np.inf
     for bad, message in [(nan, "NaN/Inf"), (np.zeros((64, 64), np.float32), "(H, W, 3)")]:
@@ -51,6 +53,6 @@ def test_bad_frames_are_rejected(tiny_backbone):
 def test_same_seed_same_mattes(tiny_backbone):
     plate = np.random.default_rng(1).random((128, 128, 3), dtype=np.float32)
     model = _untrained_model(tiny_backbone)
-    a = next(FrameSegmenter(tiny_backbone, model, SegmentSettings(seed=5)).segment([plate]))
-    b = next(FrameSegmenter(tiny_backbone, model, SegmentSettings(seed=5)).segment([plate]))
+    a = next(ShotSegmenter(tiny_backbone, model, SegmentSettings(seed=5, preset="fast")).segment([plate]))
+    b = next(ShotSegmenter(tiny_backbone, model, SegmentSettings(seed=5, preset="fast")).segment([plate]))
     np.testing.assert_array_equal(a.alphas, b.alphas)

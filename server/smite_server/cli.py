@@ -70,6 +70,8 @@ def _add_serve(subparsers) -> None:
     p.add_argument("--retention", type=float, default=24.0, help="hours to keep finished jobs and results")
     p.add_argument("--max-message-mb", type=float, default=256.0, help="largest accepted message (MiB)")
     p.add_argument("--max-queued", type=int, default=64, help="most jobs waiting in the queue")
+    p.add_argument("--preset", choices=("fast", "quality"), default="quality",
+                   help="segmentation preset of requests that do not name one (default quality)")
     p.add_argument("--keys", type=Path, help="CURVE key folder from `smite keys` (required off loopback)")
     p.add_argument("--log-file", type=Path, help="append the log here (default: stderr)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("SMITE_THREADS", "0")),
@@ -95,7 +97,7 @@ def config_from_args(args: argparse.Namespace):
     config = DaemonConfig(roots=[str(r) for r in args.root], backbone=args.backbone, device=args.device,
                           precision=args.precision, idle_unload_s=args.idle_unload or None,
                           keys_dir=args.keys, retention_s=args.retention * 3600.0, limits=limits,
-                          max_queued_jobs=args.max_queued)
+                          max_queued_jobs=args.max_queued, segment_preset=args.preset)
     if args.address:
         config.address = args.address.replace(":0", ":*") if args.address.endswith(":0") else args.address
     if args.model_store:

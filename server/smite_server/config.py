@@ -38,6 +38,7 @@ class DaemonConfig:
     keys_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     max_queued_jobs: int = 64
+    segment_preset: str = "quality"  # for segment requests that do not name one
     max_queued_bytes: int = 2 * 1024**3  # inline images held in memory by unfinished jobs
     retention_s: float = 24 * 3600.0
     send_hwm: int = 1000

@@ -91,7 +91,8 @@ def learn(d: Daemon, req: Request, peer: bytes) -> Reply:
 def segment(d: Daemon, req: Request, peer: bytes) -> Reply:
     def build(job_id: str):
         parsed = rq.parse_segment(req.args, len(req.blobs))
-        payload = segment_job(parsed, req.blobs, d.roots, d.store, d.results_root / job_id, d.fingerprint())
+        payload = segment_job(parsed, req.blobs, d.roots, d.store, d.results_root / job_id, d.fingerprint(),
+                              d.config.segment_preset)
         if not payload.frames:
             raise ProtocolError("bad_request", "segment has no frames")
         return payload, describe_segment(parsed, len(payload.frames)), parsed.submit.priority, parsed.submit.watch

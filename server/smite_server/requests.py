@@ -29,6 +29,8 @@ LEARN_OPTIONS = {
 }
 SEGMENT_OPTIONS = {
     "seed": (int, 0, 2**31 - 1), "matte_temperature": (float, 1e-3, 1000.0), "map_mode": (str, ("was", "cross"), None),
+    "preset": (str, ("fast", "quality"), None), "window": (int, 1, 1024), "overlap": (int, 0, 1023),
+    "tracker": (str, ("flow", "cotracker"), None), "coarse_to_fine": (bool, None, None),
 }
 
 
@@ -141,6 +143,8 @@ def _options(f: Fields | None, schema: dict, where: str) -> dict:
             out[key] = f.int(key, lo=lo, hi=hi)
         elif kind is float:
             out[key] = f.float(key, lo=lo, hi=hi)
+        elif kind is bool:
+            out[key] = f.bool(key)
         else:
             out[key] = f.str(key, choices=lo)
     f.done()

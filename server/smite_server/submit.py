@@ -99,8 +99,10 @@ def check_model(path: Path, fingerprint: str | None) -> None:
 
 
 def segment_job(req: SegmentRequest, blobs: list, roots: Roots, store: ModelStore, results_dir: Path,
-                fingerprint: str | None) -> SegmentJob:
-    """The worker job of a segment request; outputs inline unless ``args.output`` names a pattern."""
+                fingerprint: str | None, default_preset: str = "quality") -> SegmentJob:
+    """The worker job of a segment request; outputs inline unless ``args.output`` names a pattern.
+
+    A request without a ``preset`` gets the daemon's default, recorded in the job's settings."""
     frames = _frames(req, blobs, roots)
     output = str(roots.resolve_pattern(req.output, "args.output")) if req.output is not None else None
     if output is not None:
@@ -109,7 +111,8 @@ def segment_job(req: SegmentRequest, blobs: list, roots: Roots, store: ModelStor
     check_model(model_path, fingerprint)
     return SegmentJob(
         frames=frames, model_path=model_path, model_name=model_name, output=output,
-        results_dir=results_dir, cryptomatte=req.cryptomatte, ranks=req.ranks, settings=req.settings,
+        results_dir=results_dir, cryptomatte=req.cryptomatte, ranks=req.ranks,
+        settings={"preset": default_preset} | req.settings,
         colorspace=req.colorspace, stream_outputs=req.stream_outputs,
     )
 

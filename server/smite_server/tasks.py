@@ -168,8 +168,9 @@ def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool])
     plates = (read_plate(src, job.colorspace) for _, src in job.frames)
     meta = {"model": model.base_model, "model_name": job.model_name, "reference_ids": model.reference_ids}
     started, written = time.time(), []
-    for (number, _), path, mattes in zip(job.frames, outputs, engine.segment(model, plates, _segment_settings(
-            SegmentSettings, job.settings), cancel)):
+    settings = SegmentSettings(**job.settings) if job.settings else None
+    for (number, _), path, mattes in zip(job.frames, outputs, engine.segment(model, plates, settings, cancel,
+                                                                             len(job.frames))):
         path.parent.mkdir(parents=True, exist_ok=True)
         write(path, mattes.alphas, mattes.labels, model.part_names, meta | {"frame": number})
         index = len(written)
@@ -183,6 +184,3 @@ def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool])
     return {"model": job.model_name, "part_names": model.part_names, "inline": job.output is None,
             "cryptomatte": job.cryptomatte, "outputs": written}
 
-
-def _segment_settings(cls, options: dict):
-    return cls(**options) if options else None

@@ -46,7 +46,8 @@ class DaemonProcess:
         address = self.address or "tcp://127.0.0.1:0"  # a restart binds the same port again
         cmd = [sys.executable, "-m", "smite_server", "serve", "--address", address, "--model", "tiny",
                "--root", str(self.root), "--model-store", str(self.store), "--state-dir", str(self.state),
-               "--threads", "1", "--ready-file", str(ready), "--log-file", str(self.home / "daemon.log"),
+               "--threads", "1", "--preset", "fast", "--ready-file", str(ready),
+               "--log-file", str(self.home / "daemon.log"),
                *self.extra]
         env = os.environ | {"OMP_NUM_THREADS": "1"}
         self.proc = subprocess.Popen(["nice", "-n", "10", *cmd], env=env, stdout=subprocess.DEVNULL,
