@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="synthetic shot -> learn -> segment -> EXRs, contact sheet, mIoU (tiny model)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--preset", choices=("fast", "quality"), default="quality")
     p.add_argument("--steps", type=int, default=None, help="learning steps (default: tiny backbone's)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
@@ -222,7 +223,7 @@ def cmd_info(args) -> int:
 def cmd_demo(args) -> int:
     from smite.demo import run_demo
 
-    run_demo(Path(args.out), num_frames=args.frames, steps=args.steps, seed=args.seed)
+    run_demo(Path(args.out), num_frames=args.frames, steps=args.steps, seed=args.seed, preset=args.preset)
     return 0
 
 

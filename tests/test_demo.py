@@ -8,7 +8,7 @@ from smite.imageio import read_mattes_exr
 
 def test_demo_writes_mattes_sheet_and_measures_miou(tmp_path):
     lines = []
-    summary = run_demo(tmp_path, num_frames=4, steps=4, log=lines.append)
+    summary = run_demo(tmp_path, num_frames=4, steps=4, log=lines.append, preset="fast")
     assert (tmp_path / "contact_sheet.png").stat().st_size > 1000
     assert len(summary["mattes"]) == 4 and all(read_mattes_exr(p).part_names[0] == "background"
                                                 for p in summary["mattes"])

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DDIMScheduler
+from test_segment import _untrained_model
 
 from smite.guidance import AdamState, GuidanceSettings, LatentOptimizer, ddim_step, step_size
 from smite.segment import SegmentSettings, add_noise, to_latents
 from smite.shot import ShotSegmenter
-from test_segment import _untrained_model
 
 
 def _sd_alphas() -> torch.Tensor:

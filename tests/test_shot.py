@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from test_segment import _untrained_model
 
 from smite.crops import CropBox
 from smite.errors import SmiteError
 from smite.guidance import GuidanceSettings
 from smite.segment import SegmentSettings
 from smite.shot import ShotSegmenter, View, reframe
-from test_segment import _untrained_model
 
 # The guided path with one latent iteration and one guided step: the structure, at CPU test cost.
 SHORT_GUIDANCE = GuidanceSettings(iterations=1, guided_steps=1)
