@@ -38,11 +38,9 @@ import hashlib
 import importlib.util
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -54,7 +52,7 @@ import torch
 from smite.backbone import Backbone, load_backbone
 from smite.evaluation import flicker
 from smite.guidance import GuidanceSettings
-from smite.imageio import read_image
+from smite.imageio import atomic_path, read_image
 from smite.learn import LearnSettings, PartLearner
 from smite.metrics import mean_iou
 from smite.partmodel import PartModel
@@ -410,6 +408,17 @@ def print_table(results: dict[str, dict]) -> None:
           "overhead = (total - UNet) / total")
 
 
+def run_presets(backbone, model, shot, args: argparse.Namespace, scored: bool) -> dict:
+    """Measure every preset of ``args.presets`` on ``shot`` and print the table."""
+    results = {}
+    for preset in args.presets:
+        print(f"  running {preset}...", flush=True)
+        results[preset] = measure_preset(backbone, model, shot, preset, _guidance(backbone, args.iterations), scored)
+    print()
+    print_table(results)
+    return results
+
+
 def run_tiny(args: argparse.Namespace) -> tuple[dict, Path]:
     backbone = load_backbone("tiny", device=args.device)
     shot = make_shot(args.frames, TINY_SIZE, **SHOT)
@@ -419,13 +428,7 @@ def run_tiny(args: argparse.Namespace) -> tuple[dict, Path]:
           f"{TINY_SIZE[1]}x{TINY_SIZE[0]}, {SHOT['num_parts']} parts, seed {SHOT['seed']}, noise {SHOT['noise']}")
     gt = flicker(shot.labels, shot.frames)
     print(f"ground-truth flicker (what the metric gives perfect labels on this motion): {gt:.4f}", flush=True)
-    results = {}
-    for preset in args.presets:
-        print(f"  running {preset}...", flush=True)
-        results[preset] = measure_preset(backbone, model, shot, preset, _guidance(backbone, args.iterations), True)
-    print()
-    print_table(results)
-    return {"gt_flicker": gt, "presets": results}, path
+    return {"gt_flicker": gt, "presets": run_presets(backbone, model, shot, args, scored=True)}, path
 
 
 def run_sd21(args: argparse.Namespace) -> dict:
@@ -435,27 +438,15 @@ def run_sd21(args: argparse.Namespace) -> dict:
     model = random_model(backbone, SHOT["num_parts"])
     print(f"\nSD2.1-shaped model, random weights, {device} ({backbone.precision}), {SD21_SIZE[0]} px, "
           f"{args.sd21_frames}-frame shot (mIoU/flicker meaningless with random weights: not shown)")
-    results = {}
-    for preset in args.presets:
-        print(f"  running {preset}...", flush=True)
-        results[preset] = measure_preset(backbone, model, shot, preset, _guidance(backbone, args.iterations), False)
-    print()
-    print_table(results)
-    return {"device": device, "frames": args.sd21_frames, "presets": results}
+    return {"device": device, "frames": args.sd21_frames,
+            "presets": run_presets(backbone, model, shot, args, scored=False)}
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomic write (temp file in the same folder + os.replace)."""
+    """Atomic write (``smite.imageio.atomic_path``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=float)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=float))
 
 
 def parse_args() -> argparse.Namespace:

@@ -95,18 +95,17 @@ def reframe(maps: torch.Tensor, src: View, dst: View) -> torch.Tensor:
         return maps
     size, res = maps.shape[-1], dst.framing.resolution
 
-    def plate_from_model(view: View, u: torch.Tensor, axis: int) -> torch.Tensor:
-        top, left = view.framing.box[:2]
-        offset, origin = (top, view.box.top) if axis == 0 else (left, view.box.left)
-        return (u - offset) / view.framing.scale + origin
+    def origins(view: View, axis: int) -> tuple[float, float]:
+        """(model-frame pixel, plate pixel) of the view's box corner along ``axis`` (0 = y, 1 = x)."""
+        return view.framing.box[axis], (view.box.top, view.box.left)[axis]
 
-    def model_from_plate(view: View, p: torch.Tensor, axis: int) -> torch.Tensor:
-        top, left = view.framing.box[:2]
-        offset, origin = (top, view.box.top) if axis == 0 else (left, view.box.left)
-        return (p - origin) * view.framing.scale + offset
+    def src_from_dst(u: torch.Tensor, axis: int) -> torch.Tensor:
+        (m_dst, p_dst), (m_src, p_src) = origins(dst, axis), origins(src, axis)
+        plate = (u - m_dst) / dst.framing.scale + p_dst
+        return (plate - p_src) * src.framing.scale + m_src
 
     centres = (torch.arange(size, dtype=torch.float64) + 0.5) * res / size  # model pixels of dst's cells
-    ys, xs = (model_from_plate(src, plate_from_model(dst, centres, a), a) / res * 2 - 1 for a in (0, 1))
+    ys, xs = (src_from_dst(centres, a) / res * 2 - 1 for a in (0, 1))
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).to(maps.dtype)  # (S, S, 2) as (x, y)
     grid = grid.expand(len(maps), size, size, 2)
     return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)
