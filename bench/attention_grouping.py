@@ -14,13 +14,13 @@ import argparse
 import numpy as np
 import torch
 
-from smite.augment import labels_to_latent
-from smite.backbone import load_backbone
-from smite.conditioning import encode_text
-from smite.framing import Framing, fit_image, fit_labels
-from smite.reader import AttentionReader
-from smite.segment import add_noise, to_latents
-from smite.synthetic import make_shot
+from smite.learn.augment import labels_to_latent
+from smite.model.backbone import load_backbone
+from smite.model.conditioning import encode_text
+from smite.model.framing import Framing, fit_image, fit_labels
+from smite.model.reader import AttentionReader
+from smite.model.reference import add_noise, to_latents
+from smite.synthetic.shots import make_shot
 
 
 def same_part_mass(sa: torch.Tensor, labels: np.ndarray) -> list[tuple[float, float]]:

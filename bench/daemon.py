@@ -35,7 +35,7 @@ def plate_exr_bytes(folder: Path) -> bytes:
     """A 1920x1080 half RGBA EXR (ZIP) of a synthetic shot frame."""
     import OpenImageIO as oiio
 
-    from smite.synthetic import make_shot
+    from smite.synthetic.shots import make_shot
 
     rgb = make_shot(num_frames=1, size=(HEIGHT, WIDTH), num_parts=3, seed=1).frames[0]
     rgba = np.concatenate([rgb, np.ones((HEIGHT, WIDTH, 1), np.float32)], axis=2).astype(np.float16)
@@ -69,7 +69,7 @@ class StubEngine:
     loaded = True
 
     def __init__(self, parts: int) -> None:
-        from smite.segment import FrameMattes
+        from smite.model.reference import FrameMattes
 
         alphas, labels, _ = fixed_mattes(parts)
         self.mattes = FrameMattes(alphas, labels)
@@ -92,7 +92,7 @@ def serve_daemon(home: str, parts: int, ready) -> None:
     from smite_server.config import DaemonConfig
     from smite_server.daemon import Daemon
 
-    from smite.partmodel import PartModel
+    from smite.model.partmodel import PartModel
 
     torch.set_num_threads(1)
     config = DaemonConfig(address="tcp://127.0.0.1:*", model_store=Path(home) / "store",
@@ -144,7 +144,7 @@ def echo_round_trip(address: str, data: bytes, repeats: int) -> list[float]:
 
 def codec_alone(data: bytes, parts: int, repeats: int) -> tuple[list[float], list[float]]:
     """(decode times, encode times): the daemon's own reader and matte writer, without the daemon."""
-    from smite.imageio import encode_mattes_exr, read_image_bytes
+    from smite.io.images import encode_mattes_exr, read_image_bytes
 
     alphas, labels, names = fixed_mattes(parts)
     decode, encode = [], []

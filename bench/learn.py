@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smite.backbone import Backbone, load_backbone, weights_fingerprint
-from smite.learn import LearnSettings, PartLearner
-from smite.synthetic import make_shot
+from smite.model.backbone import Backbone, load_backbone, weights_fingerprint
+from smite.learn.learner import LearnSettings, PartLearner
+from smite.synthetic.shots import make_shot
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
@@ -27,7 +27,7 @@ def sd21_shaped_random_backbone(device: str) -> Backbone:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from smite.tiny import SCHEDULER_CONFIG, build_tokenizer
+    from smite.synthetic.tiny_backbone import SCHEDULER_CONFIG, build_tokenizer
 
     unet = UNet2DConditionModel.from_config(json.loads((DATA / "sd21_base_unet_config.json").read_text()))
     vae = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,

@@ -49,17 +49,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smite.backbone import Backbone, load_backbone
-from smite.evaluation import flicker
-from smite.guidance import GuidanceSettings
-from smite.imageio import atomic_path, read_image
-from smite.learn import LearnSettings, PartLearner
-from smite.metrics import mean_iou
-from smite.partmodel import PartModel
-from smite.segment import PRESETS, SegmentSettings
-from smite.shot import ShotSegmenter
-from smite.synthetic import SyntheticShot, make_shot, write_shot
-from smite.windows import plan_windows
+from smite.model.backbone import Backbone, load_backbone
+from smite.evaluate.scores import flicker
+from smite.video.guidance import GuidanceSettings
+from smite.io.images import atomic_path, read_image
+from smite.learn.learner import LearnSettings, PartLearner
+from smite.evaluate.metrics import mean_iou
+from smite.model.partmodel import PartModel
+from smite.model.reference import PRESETS, SegmentSettings
+from smite.video.shot import ShotSegmenter
+from smite.synthetic.shots import SyntheticShot, make_shot, write_shot
+from smite.video.windows import plan_windows
 
 CACHE = Path("/tmp/smite-bench-video")
 SHOT = {"num_parts": 3, "seed": 1, "noise": 0.08}  # noisy plates, so flicker is visible
@@ -398,7 +398,7 @@ def print_table(results: dict[str, dict]) -> None:
               f"UNet forward {r['unet_forward_s']:.1f} s + backward {r['unet_backward_s']:.1f} s{start}")
     reset = all(r["peak_reset"] for r in results.values())
     gpu = any("gpu_mib" in r["peak"] for r in results.values())
-    print("  mIoU: frames 1.. (frame 0 is the reference); flicker: smite.evaluation.flicker over all frames\n"
+    print("  mIoU: frames 1.. (frame 0 is the reference); flicker: smite.evaluate.scores.flicker over all frames\n"
           f"  peak MiB: {'GPU allocated' if gpu else 'RSS'} during the preset"
           f"{'' if reset else ' (could not reset: peak of the process so far)'}\n"
           "  evals/fr: UNet frame-evaluations per output frame (fwd+bwd = 3); §6: the published schedule "
@@ -443,7 +443,7 @@ def run_sd21(args: argparse.Namespace) -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomic write (``smite.imageio.atomic_path``)."""
+    """Atomic write (``smite.io.images.atomic_path``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, default=float))

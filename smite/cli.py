@@ -12,7 +12,7 @@ from pathlib import Path
 
 from smite import __version__
 from smite.errors import SmiteError
-from smite.eval_files import add_eval_parser
+from smite.evaluate.files import add_eval_parser
 
 EPILOG = """examples:
   smite demo                                  # synthetic shot on the tiny CPU backbone
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _read_masks(args, ref_numbers: list[int], names: list[str]) -> tuple[list, list[str]]:
     """Mask sources per reference frame, and the part names (from --names or the --matte parts)."""
-    from smite.sequences import expand_frames
+    from smite.io.sequences import expand_frames
 
     refs = ",".join(map(str, ref_numbers))
     if args.matte:
@@ -135,8 +135,8 @@ def cmd_learn(args) -> int:
     from tqdm import tqdm
 
     from smite.engine import Engine
-    from smite.learn import LearnSettings
-    from smite.sequences import expand_frames, parse_frame_range
+    from smite.learn.learner import LearnSettings
+    from smite.io.sequences import expand_frames, parse_frame_range
 
     ref_numbers = parse_frame_range(args.refs)
     frames = [path for _, path in expand_frames(args.frames, ",".join(map(str, ref_numbers)))]
@@ -168,9 +168,9 @@ def cmd_segment(args) -> int:
     from tqdm import tqdm
 
     from smite.engine import Engine
-    from smite.partmodel import PartModel
-    from smite.segment import SegmentSettings
-    from smite.sequences import expand_frames
+    from smite.model.partmodel import PartModel
+    from smite.model.reference import SegmentSettings
+    from smite.io.sequences import expand_frames
 
     model = PartModel.load(args.part_model)
     frames = expand_frames(args.frames, args.range)
@@ -192,14 +192,14 @@ def cmd_segment(args) -> int:
 
 def _backbone_of(model) -> str | None:
     """The tiny backbone's part models name it; others use the default (or --backbone)."""
-    from smite.backbone import TINY_MODEL, TINY_MODEL_ID
+    from smite.model.backbone import TINY_MODEL, TINY_MODEL_ID
 
     return TINY_MODEL if model.base_model == TINY_MODEL_ID else None
 
 
 def _write_contact_sheet(path: str, plates: list[Path], mattes: list[Path], names: list[str], colorspace) -> None:
-    from smite.contact_sheet import contact_sheet
-    from smite.imageio import read_image, read_mattes_exr, write_png
+    from smite.io.contact_sheet import contact_sheet
+    from smite.io.images import read_image, read_mattes_exr, write_png
 
     frames = [read_image(p, colorspace) for p in plates]
     labels = [read_mattes_exr(m).labels for m in mattes]
@@ -207,7 +207,7 @@ def _write_contact_sheet(path: str, plates: list[Path], mattes: list[Path], name
 
 
 def cmd_fetch(args) -> int:
-    from smite.backbone import DEFAULT_MODEL, fetch_model
+    from smite.model.backbone import DEFAULT_MODEL, fetch_model
 
     print(f"downloaded to {fetch_model(args.model or DEFAULT_MODEL)}")
     return 0

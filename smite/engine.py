@@ -14,7 +14,7 @@ import numpy as np
 
 from smite import __version__
 from smite.errors import SmiteError
-from smite.imageio import read_image, read_reference_mask, write_mattes_exr
+from smite.io.images import read_image, read_reference_mask, write_mattes_exr
 
 
 class Engine:
@@ -29,8 +29,8 @@ class Engine:
     def backbone(self):
         """The loaded backbone (loads it on first use)."""
         if self._backbone is None:
-            from smite.backbone import load_backbone
-            from smite.reader import AttentionReader
+            from smite.model.backbone import load_backbone
+            from smite.model.reader import AttentionReader
 
             self._backbone = load_backbone(self.model, self.device, self.precision)
             self._reader = AttentionReader(self._backbone)
@@ -53,7 +53,7 @@ class Engine:
         import diffusers
         import torch
 
-        from smite.backbone import DEFAULT_MODEL, resolve_device
+        from smite.model.backbone import DEFAULT_MODEL, resolve_device
 
         info = {
             "smite": __version__,
@@ -80,7 +80,7 @@ class Engine:
         cancel: Callable[[], bool] | None = None,
     ):
         """Learn a ``PartModel`` from frames (H, W, 3) float32 and label masks (H, W) int (0 = background)."""
-        from smite.learn import LearnSettings, PartLearner
+        from smite.learn.learner import LearnSettings, PartLearner
 
         bb = self.backbone
         settings = settings or LearnSettings.for_backbone(bb)
@@ -101,11 +101,11 @@ class Engine:
         self, part_model, frames: Iterable[np.ndarray], settings=None, cancel: Callable[[], bool] | None = None,
         num_frames: int | None = None, progress: Callable | None = None,
     ) -> Iterator:
-        """Yield ``FrameMattes`` for each plate (H, W, 3) float32 of a shot, in order (see ``smite.shot``).
+        """Yield ``FrameMattes`` for each plate (H, W, 3) float32 of a shot, in order (see ``smite.video.shot``).
 
         Pass ``num_frames`` with a generator of plates so they stream; ``progress`` gets ``ShotProgress``.
         """
-        from smite.shot import ShotSegmenter
+        from smite.video.shot import ShotSegmenter
 
         segmenter = ShotSegmenter(self.backbone, part_model, settings, reader=self._reader)
         yield from segmenter.segment(frames, num_frames, cancel, progress)
@@ -117,8 +117,8 @@ class Engine:
     ) -> list[Path]:
         """Segment numbered plates and write one matte EXR per frame to ``output_pattern`` (``%04d``/``####``).
 
-        ``progress`` receives ``smite.shot.ShotProgress`` as windows advance."""
-        from smite.sequences import expand_frames
+        ``progress`` receives ``smite.video.shot.ShotProgress`` as windows advance."""
+        from smite.io.sequences import expand_frames
 
         numbers = [n for n, _ in frames]
         outputs = [p for _, p in expand_frames(output_pattern, ",".join(map(str, numbers)))]

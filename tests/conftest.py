@@ -9,6 +9,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may touch the network
 
 @pytest.fixture(scope="session")
 def tiny_backbone():
-    from smite.backbone import load_backbone
+    from smite.model.backbone import load_backbone
 
     return load_backbone("tiny", device="cpu")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from smite.cli import main
-from smite.imageio import read_mattes_exr
-from smite.synthetic import make_shot, write_shot
+from smite.io.images import read_mattes_exr
+from smite.synthetic.shots import make_shot, write_shot
 
 
 @pytest.fixture(scope="module")

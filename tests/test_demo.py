@@ -3,7 +3,7 @@
 import json
 
 from smite.demo import run_demo
-from smite.imageio import read_mattes_exr
+from smite.io.images import read_mattes_exr
 
 
 def test_demo_writes_mattes_sheet_and_measures_miou(tmp_path):

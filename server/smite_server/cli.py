@@ -214,7 +214,7 @@ def _sources(files: list[str], inline: bool) -> list:
 
 def _frame_number(file: str) -> int:
     """The frame number at the end of a file's stem (``plate.1001.exr`` -> 1001), else 0."""
-    from smite.sequences import expand_frames
+    from smite.io.sequences import expand_frames
 
     return expand_frames(file)[0][0]
 

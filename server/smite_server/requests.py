@@ -20,7 +20,7 @@ IMAGE_SUFFIXES = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 MODEL_ACTIONS = ("list", "describe", "delete")
-# Learning options a client may set: name -> (type, low, high). Mirrors smite.learn.LearnSettings.
+# Learning options a client may set: name -> (type, low, high). Mirrors smite.learn.learner.LearnSettings.
 LEARN_OPTIONS = {
     "steps": (int, 1, 100_000), "token_steps": (int, 0, 100_000), "eval_every": (int, 1, 100_000),
     "seed": (int, 0, 2**31 - 1), "lr_tokens": (float, 0.0, 10.0), "lr_kv": (float, 0.0, 1.0),

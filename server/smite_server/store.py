@@ -52,7 +52,7 @@ class ModelStore:
         return path
 
     def save(self, part_model, name: str) -> Path:
-        """Store ``part_model`` (a ``smite.partmodel.PartModel``) atomically under ``name``."""
+        """Store ``part_model`` (a ``smite.model.partmodel.PartModel``) atomically under ``name``."""
         return part_model.save(self.path(name))
 
     def describe(self, name: str) -> dict:

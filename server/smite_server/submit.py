@@ -50,7 +50,7 @@ def _frames(req: SegmentRequest, blobs: list, roots: Roots) -> list[tuple[int, S
     if req.sequence is None:
         return [(ref.frame if ref.frame is not None else i, _source(ref, blobs, roots, f"args.frames[{i}]"))
                 for i, ref in enumerate(req.frames)]
-    from smite.sequences import expand_frames
+    from smite.io.sequences import expand_frames
 
     pattern, frame_range = req.sequence
     folder_pattern = roots.resolve_pattern(pattern, "args.sequence.pattern")

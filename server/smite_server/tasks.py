@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from smite.errors import SmiteError
-from smite.imageio import read_image, read_image_bytes, read_reference_mask
+from smite.io.images import read_image, read_image_bytes, read_reference_mask
 
 Emit = Callable[..., None]  # emit(event: str, body: dict, blobs: list[bytes] = ())
 Inline = tuple[bytes | memoryview, str]  # (encoded file bytes, file name with extension)
@@ -97,7 +97,7 @@ def _eta(elapsed: float, done: int, total: int) -> float | None:
 
 def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
     """Learn a part model and store it; returns the job result."""
-    from smite.learn import LearnSettings
+    from smite.learn.learner import LearnSettings
 
     frames = [read_plate(f, job.colorspace) for f in job.frames]
     masks = [read_mask(m, job.parts) for m in job.masks]
@@ -127,17 +127,17 @@ def _finite(value: float) -> float | None:
 def _writer(job: SegmentJob):
     """The matte writer (with or without Cryptomatte layers)."""
     if job.cryptomatte:
-        from smite import cryptomatte
+        from smite.io import cryptomatte
 
         return lambda path, a, lab, names, meta: cryptomatte.write_mattes_exr(path, a, lab, names, meta, job.ranks)
-    from smite.imageio import write_mattes_exr
+    from smite.io.images import write_mattes_exr
 
     return write_mattes_exr
 
 
 def pattern_paths(pattern: str, numbers: list[int]) -> list[Path]:
     """The file of each frame number: ``pattern`` with ``####``/``%04d``, or one plain path for one frame."""
-    from smite.sequences import expand_frames
+    from smite.io.sequences import expand_frames
 
     if len(numbers) == 1 and "#" not in Path(pattern).name and "%" not in Path(pattern).name:
         return [Path(pattern)]
@@ -157,8 +157,8 @@ def output_paths(job: SegmentJob) -> list[Path]:
 
 def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
     """Segment the frames and write one matte EXR per frame; returns the job result."""
-    from smite.partmodel import PartModel
-    from smite.segment import SegmentSettings
+    from smite.model.partmodel import PartModel
+    from smite.model.reference import SegmentSettings
 
     model = PartModel.load(job.model_path)
     model.check_backbone(engine.backbone)

@@ -18,7 +18,7 @@ def daemon(tmp_path_factory) -> DaemonProcess:
 @pytest.fixture(scope="session")
 def shot(daemon) -> dict:
     """A 6-frame 128x128 synthetic shot with 2 parts, written as PNGs inside the daemon's root."""
-    from smite.synthetic import make_shot, write_shot
+    from smite.synthetic.shots import make_shot, write_shot
 
     info = write_shot(make_shot(num_frames=6, size=(128, 128), num_parts=2, seed=3), daemon.root / "shot")
     folder = daemon.root / "shot"

@@ -8,9 +8,9 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from smite import cryptomatte
+from smite.io import cryptomatte
 from smite.errors import SmiteError
-from smite.imageio import read_mattes_exr
+from smite.io.images import read_mattes_exr
 
 
 def test_the_spec_test_vector_and_id_bits():

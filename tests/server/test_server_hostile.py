@@ -167,7 +167,7 @@ def test_corrupt_exr_bytes_fail_the_job_not_the_daemon(learned, daemon, shot):
 
 
 def test_nan_pixels_fail_the_job_with_a_clear_message(learned, daemon, tmp_path):
-    from smite.imageio import write_image
+    from smite.io.images import write_image
 
     plate = np.full((32, 32, 3), 0.5, np.float32)
     plate[3, 4] = np.nan
@@ -180,7 +180,7 @@ def test_nan_pixels_fail_the_job_with_a_clear_message(learned, daemon, tmp_path)
 
 
 def test_a_part_model_of_another_backbone_is_refused(learned, daemon, shot):
-    from smite.partmodel import PartModel
+    from smite.model.partmodel import PartModel
 
     model = PartModel.load(daemon.store / "hero.smite")
     model.base_fingerprint = "0123456789abcdef"

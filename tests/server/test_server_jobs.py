@@ -9,7 +9,7 @@ import pytest
 from server_helpers import TINY_LEARN, inline
 
 from smite.client import DaemonError
-from smite.imageio import read_mattes_exr
+from smite.io.images import read_mattes_exr
 
 
 def test_hello_reports_versions_backbone_and_limits(daemon):
@@ -84,7 +84,7 @@ def test_segment_inline_streams_exr_bytes_and_keeps_them_for_result(learned, dae
 
 
 def test_learn_inline_with_per_part_mattes(daemon, shot, tmp_path):
-    from smite.imageio import read_label_map, write_png
+    from smite.io.images import read_label_map, write_png
 
     labels = read_label_map(shot["mask_files"][0])
     mattes = {}

@@ -59,7 +59,7 @@ def test_job_book_persists_and_marks_unfinished_jobs_interrupted(tmp_path):
 def test_model_store_lists_describes_and_deletes(tmp_path):
     import torch
 
-    from smite.partmodel import PartModel
+    from smite.model.partmodel import PartModel
 
     store = ModelStore(tmp_path / "models")
     model = PartModel(part_names=["background", "hat"], tokens=torch.zeros(1, 4), kv={}, base_model="b",

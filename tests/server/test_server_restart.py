@@ -9,7 +9,7 @@ import pytest
 from server_helpers import DaemonProcess
 
 from smite.client import DaemonError
-from smite.synthetic import make_shot, write_shot
+from smite.synthetic.shots import make_shot, write_shot
 
 
 def test_a_killed_daemon_restarts_with_its_models_and_finished_jobs(tmp_path):

@@ -1,0 +1,1 @@
+"""Scoring segmentations: mIoU, boundary F, flicker, and `smite eval` over files."""

@@ -1,0 +1,1 @@
+"""Files: plates and mattes (OpenImageIO), frame sequences, part names, Cryptomatte, contact sheets."""

@@ -1,0 +1,157 @@
+"""Cryptomatte (Psyop spec 1.2) layers for part mattes, written next to the ``smite_<part>.A`` layers.
+
+Each part's id is MurmurHash3_x86_32 (the ``mmh3`` package, seed 0) of its UTF-8 name, bit-cast to float32
+with bit 23 flipped when the exponent would be 0 or 255 (no denormals, Inf or NaN). Per pixel the parts are
+ranked by coverage; layer ``<type>NN`` holds ranks 2N and 2N+1 as R = id, G = coverage, B = id, A = coverage.
+Id channels are float32 with ZIP compression (lossy DWA/PXR24 would corrupt the id bits, hosts.md).
+The header carries ``cryptomatte/<key>/name|hash|conversion|manifest``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import mmh3
+import numpy as np
+import OpenImageIO as oiio
+
+from smite import __version__
+from smite.errors import SmiteError
+from smite.io.images import LABEL_CHANNEL, META_PREFIX, atomic_path, matte_channel
+
+DEFAULT_TYPE = "CryptoSmite"
+DEFAULT_RANKS = 6
+
+
+def name_hash(name: str) -> int:
+    """The id bits of ``name``: MurmurHash3_x86_32 (seed 0) with the float exponent kept in [1, 254]."""
+    bits = mmh3.hash(name.encode("utf-8"), 0, signed=False)
+    exponent = (bits >> 23) & 0xFF
+    if exponent in (0, 255):
+        bits ^= 1 << 23
+    return bits
+
+
+def name_id(name: str) -> np.float32:
+    """The float32 id of ``name`` (its hash bits reinterpreted)."""
+    return np.array([name_hash(name)], np.uint32).view(np.float32)[0]
+
+
+def layer_key(type_name: str) -> str:
+    """The 7-hex-digit metadata key of a Cryptomatte layer type."""
+    return f"{mmh3.hash(type_name.encode('utf-8'), 0, signed=False):08x}"[:7]
+
+
+def manifest(names: list[str]) -> dict[str, str]:
+    """{name: 8-digit hex of its id bits}, the Cryptomatte manifest."""
+    return {name: f"{name_hash(name):08x}" for name in names}
+
+
+def channel_names(type_name: str, ranks: int) -> list[str]:
+    """``<type>00.R, <type>00.G, ...``: ranks / 2 RGBA layers."""
+    return [f"{type_name}{layer:02d}.{c}" for layer in range(ranks // 2) for c in "RGBA"]
+
+
+def header_attributes(type_name: str, names: list[str]) -> dict[str, str]:
+    """The ``cryptomatte/<key>/...`` header entries for layer ``type_name`` holding ``names``."""
+    prefix = f"cryptomatte/{layer_key(type_name)}/"
+    return {
+        prefix + "name": type_name,
+        prefix + "hash": "MurmurHash3_32",
+        prefix + "conversion": "uint32_to_float32",
+        prefix + "manifest": json.dumps(manifest(names), sort_keys=True),
+    }
+
+
+def rank_pixels(alphas: np.ndarray, names: list[str], ranks: int = DEFAULT_RANKS) -> np.ndarray:
+    """Id/coverage pairs of the ``ranks`` largest parts per pixel: float32 (H, W, 2 * ranks).
+
+    ``alphas`` float (n, H, W) coverage per part; channel 2r is the id of rank r, 2r + 1 its coverage.
+    Ranks beyond the parts present (coverage 0) have id 0 and coverage 0.
+    """
+    if ranks < 2 or ranks % 2:
+        raise SmiteError(f"Cryptomatte ranks must be an even number of at least 2, got {ranks}")
+    alphas = np.asarray(alphas, np.float32)
+    n, h, w = alphas.shape
+    ids = np.array([name_id(p) for p in names], np.float32)
+    keep = min(n, ranks)
+    order = np.argsort(-alphas, axis=0, kind="stable")[:keep]
+    coverage = np.take_along_axis(alphas, order, axis=0)
+    id_planes = np.where(coverage > 0, ids[order], np.float32(0))
+    out = np.zeros((h, w, 2 * ranks), np.float32)
+    out[..., 0 : 2 * keep : 2] = id_planes.transpose(1, 2, 0)
+    out[..., 1 : 2 * keep : 2] = np.where(coverage > 0, coverage, 0).transpose(1, 2, 0)
+    return out
+
+
+def coverage_of(pixels: np.ndarray, name: str) -> np.ndarray:
+    """Decode one name's coverage (H, W) from rank pixels (H, W, 2 * ranks), as a keyer does."""
+    ids, cov = pixels[..., 0::2], pixels[..., 1::2]
+    return np.where(ids.view(np.uint32) == np.uint32(name_hash(name)), cov, 0).sum(axis=-1)
+
+
+def _spec(w: int, h: int, part_names: list[str], type_name: str, ranks: int, metadata: dict | None):
+    """Half matte + label channels, then float32 Cryptomatte channels; smite: and cryptomatte/ attributes."""
+    mattes = [matte_channel(p) for p in part_names] + [LABEL_CHANNEL]
+    crypto = channel_names(type_name, ranks)
+    spec = oiio.ImageSpec(w, h, len(mattes) + len(crypto), oiio.HALF)
+    spec.channelnames = tuple(mattes + crypto)
+    spec.channelformats = tuple([oiio.TypeDesc(oiio.HALF)] * len(mattes) + [oiio.TypeDesc(oiio.FLOAT)] * len(crypto))
+    spec.alpha_channel = -1
+    spec.attribute("compression", "zip")
+    attributes = {"parts": json.dumps(part_names), "version": __version__}
+    for key, value in (metadata or {}).items():
+        if key in attributes:
+            raise SmiteError(f"metadata key {key!r} is reserved")
+        attributes[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    for key, value in attributes.items():
+        spec.attribute(META_PREFIX + key, value)
+    for key, value in header_attributes(type_name, part_names).items():
+        spec.attribute(key, value)
+    return spec
+
+
+def write_mattes_exr(
+    path: str | Path, alphas: np.ndarray, labels: np.ndarray, part_names: list[str], metadata: dict | None = None,
+    ranks: int = DEFAULT_RANKS, type_name: str = DEFAULT_TYPE,
+) -> Path:
+    """Like ``smite.io.images.write_mattes_exr`` (same layers and attributes) plus Cryptomatte layers.
+
+    ``alphas`` float (n, H, W) in [0, 1], background first; ``labels`` integer (H, W) in 0..n-1;
+    ``part_names`` n names. Writes atomically; returns ``path``.
+    """
+    alphas, labels, part_names = np.asarray(alphas, np.float32), np.asarray(labels), list(part_names)
+    if alphas.ndim != 3 or alphas.shape[0] != len(part_names) or labels.shape != alphas.shape[1:]:
+        raise SmiteError(f"mattes {alphas.shape}, labels {labels.shape} and {len(part_names)} names disagree")
+    if not np.isfinite(alphas).all():
+        raise SmiteError("mattes contain NaN/Inf values")
+    n, h, w = alphas.shape
+    spec = _spec(w, h, part_names, type_name, ranks, metadata)
+    pixels = np.empty((h, w, n + 1 + 2 * ranks), np.float32)
+    pixels[..., :n] = alphas.transpose(1, 2, 0)
+    pixels[..., n] = labels
+    pixels[..., n + 1 :] = rank_pixels(alphas, part_names, ranks)
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None:
+            raise OSError(oiio.geterror() or "cannot create an EXR writer")
+        try:
+            ok = out.open(str(tmp), spec) and out.write_image(pixels)
+        finally:
+            closed = out.close()
+        if not (ok and closed):
+            raise OSError((out.geterror() or "EXR write failed").strip().splitlines()[0])
+    return target
+
+
+def encode_mattes_exr(
+    alphas: np.ndarray, labels: np.ndarray, part_names: list[str], metadata: dict | None = None,
+    ranks: int = DEFAULT_RANKS, type_name: str = DEFAULT_TYPE,
+) -> bytes:
+    """The bytes of the EXR :func:`write_mattes_exr` would write."""
+    with tempfile.TemporaryDirectory(prefix="smite-crypto-") as folder:
+        path = Path(folder) / "mattes.exr"
+        return write_mattes_exr(path, alphas, labels, part_names, metadata, ranks, type_name).read_bytes()

@@ -1,0 +1,1 @@
+"""Learning a part model from reference frames: augmentation, losses, the two-phase optimiser."""

@@ -1,0 +1,1 @@
+"""The synthetic world: procedural textures, synthetic shots with exact ground truth, and the tiny backbone's pretraining."""

@@ -1,0 +1,114 @@
+"""Frame ranges and sequence patterns (smite/io/sequences.py)."""
+
+from pathlib import Path
+
+import pytest
+
+from smite.errors import SmiteError
+from smite.io.sequences import expand_frames, parse_frame_range
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("1-5", [1, 2, 3, 4, 5]),
+        ("1-9x2", [1, 3, 5, 7, 9]),
+        ("1-10x4", [1, 5, 9]),
+        ("1,5,9", [1, 5, 9]),
+        ("1-3,20", [1, 2, 3, 20]),
+        (" 20, 1-2 ,2 ", [1, 2, 20]),
+        ("7", [7]),
+        ("0-2", [0, 1, 2]),
+    ],
+)
+def test_parse_frame_range(spec, expected):
+    assert parse_frame_range(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["", "  ", "a", "5-1", "1-10x0", "1--3", "1-3x", "1,,2", "-4", "1-2000000"])
+def test_parse_frame_range_errors(spec):
+    with pytest.raises(SmiteError) as err:
+        parse_frame_range(spec)
+    assert "\n" not in str(err.value)
+    assert "frame range" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name_of_7"),
+    [
+        ("plate.%04d.exr", "plate.0007.exr"),
+        ("plate.####.exr", "plate.0007.exr"),
+        ("plate.%d.exr", "plate.7.exr"),
+    ],
+)
+def test_expand_with_frames_formats_padding(tmp_path, pattern, name_of_7):
+    result = expand_frames(str(tmp_path / pattern), "5-9x2")
+    assert [f for f, _ in result] == [5, 7, 9]
+    assert result[1][1] == tmp_path / name_of_7
+
+
+def test_expand_with_frames_does_not_need_existing_files(tmp_path):
+    # Output patterns are expanded too: nothing exists yet.
+    assert expand_frames(str(tmp_path / "out" / "m.##.exr"), "9-10") == [
+        (9, tmp_path / "out" / "m.09.exr"),
+        (10, tmp_path / "out" / "m.10.exr"),
+    ]
+
+
+def test_hash_padding_is_a_minimum(tmp_path):
+    assert expand_frames(str(tmp_path / "p.##.png"), "123")[0][1].name == "p.123.png"
+
+
+def test_placeholder_only_in_file_name(tmp_path):
+    folder = tmp_path / "take#2"
+    assert expand_frames(str(folder / "p.####.exr"), "3") == [(3, folder / "p.0003.exr")]
+
+
+def _touch(folder: Path, *names: str) -> None:
+    for name in names:
+        (folder / name).write_bytes(b"x")
+
+
+def test_glob_finds_existing_frames_sorted(tmp_path):
+    _touch(tmp_path, "plate.0010.exr", "plate.0002.exr", "plate.0001.exr", "plate.12345.exr")
+    # Decoys: wrong padding, wrong extension, other prefix, 5 digits with a leading zero.
+    _touch(tmp_path, "plate.003.exr", "plate.0004.png", "other.0005.exr", "plate.01234.exr")
+    (tmp_path / "plate.0006.exr").mkdir()
+    for pattern in ("plate.####.exr", "plate.%04d.exr"):
+        result = expand_frames(str(tmp_path / pattern))
+        assert result == [(f, tmp_path / f"plate.{f:04d}.exr") for f in (1, 2, 10, 12345)]
+
+
+def test_glob_unpadded(tmp_path):
+    _touch(tmp_path, "s.7.png", "s.12.png", "s.007.png")
+    assert expand_frames(str(tmp_path / "s.%d.png")) == [
+        (7, tmp_path / "s.7.png"),
+        (12, tmp_path / "s.12.png"),
+    ]
+
+
+def test_glob_nothing_matches(tmp_path):
+    _touch(tmp_path, "plate.001.exr")
+    with pytest.raises(SmiteError, match="no files match .*plate.####.exr"):
+        expand_frames(str(tmp_path / "plate.####.exr"))
+
+
+def test_glob_missing_folder(tmp_path):
+    with pytest.raises(SmiteError, match="does not exist"):
+        expand_frames(str(tmp_path / "nope" / "plate.####.exr"))
+
+
+def test_two_placeholders_rejected(tmp_path):
+    with pytest.raises(SmiteError, match="2 frame placeholders"):
+        expand_frames(str(tmp_path / "p.##.%04d.exr"), "1")
+
+
+def test_plain_path_frame_from_name(tmp_path):
+    assert expand_frames(str(tmp_path / "ref.0042.png")) == [(42, tmp_path / "ref.0042.png")]
+    assert expand_frames(str(tmp_path / "ref.png")) == [(0, tmp_path / "ref.png")]
+    assert expand_frames(str(tmp_path / "ref_v2.png"))[0][0] == 2
+
+
+def test_plain_path_with_frames_rejected(tmp_path):
+    with pytest.raises(SmiteError, match="no frame placeholder"):
+        expand_frames(str(tmp_path / "ref.png"), "1-3")

@@ -1,0 +1,49 @@
+"""Backbone loading: the tiny model through the real diffusers loaders, offline errors, device/precision."""
+
+import pytest
+import torch
+
+from smite.model.backbone import load_backbone, resolve_precision, tiny_backbone_dir
+from smite.errors import SmiteError
+
+
+def test_tiny_by_name_and_by_folder_load_the_same_weights(tiny_backbone):
+    by_folder = load_backbone(str(tiny_backbone_dir()), device="cpu")
+    assert by_folder.fingerprint == tiny_backbone.fingerprint
+    assert tiny_backbone.resolution == 256 and tiny_backbone.latent_size == 64 and tiny_backbone.vae_factor == 4
+    assert not any(p.requires_grad for p in tiny_backbone.unet.parameters())
+
+
+def test_saved_copy_round_trips_through_diffusers_layout(tiny_backbone, tmp_path):
+    for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        getattr(tiny_backbone, name).save_pretrained(tmp_path / name)
+    copy = load_backbone(str(tmp_path), device="cpu")
+    assert copy.fingerprint == tiny_backbone.fingerprint
+    ids = copy.tokenizer("background face", return_tensors="pt").input_ids
+    torch.testing.assert_close(copy.text_encoder(ids)[0], tiny_backbone.text_encoder(ids)[0])
+
+
+def test_missing_hf_model_offline_says_what_to_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(SmiteError, match="smite fetch-model") as err:
+        load_backbone("someone/not-in-cache", device="cpu")
+    assert "\n" not in str(err.value)
+
+
+def test_bad_specs_are_clear(tmp_path):
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(b"pickle")
+    with pytest.raises(SmiteError, match="safetensors"):
+        load_backbone(str(ckpt), device="cpu")
+    with pytest.raises(SmiteError, match="not a diffusers model folder"):
+        load_backbone(str(tmp_path), device="cpu")
+
+
+def test_precision_defaults_and_overrides():
+    assert resolve_precision(None, torch.device("cpu")) is None
+    assert resolve_precision("bf16", torch.device("cpu")) is torch.bfloat16
+    with pytest.raises(SmiteError):
+        resolve_precision("fp8", torch.device("cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(SmiteError, match="CUDA"):
+            load_backbone("tiny", device="cuda")

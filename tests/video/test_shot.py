@@ -1,0 +1,101 @@
+"""Shot segmentation: any shot length, each frame written once, carried overlaps, seeds, coarse-to-fine."""
+
+import numpy as np
+import pytest
+import torch
+from test_segment import _untrained_model
+
+from smite.video.crops import CropBox
+from smite.errors import SmiteError
+from smite.video.guidance import GuidanceSettings
+from smite.model.reference import SegmentSettings
+from smite.video.shot import ShotSegmenter, View, reframe
+
+# The guided path with one latent iteration and one guided step: the structure, at CPU test cost.
+SHORT_GUIDANCE = GuidanceSettings(iterations=1, guided_steps=1)
+
+
+def _plates(n, size=(96, 128), seed=0):
+    return np.random.default_rng(seed).random((n, *size, 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize("frames", [1, 5, 16, 37])
+def test_shots_of_any_length_with_default_windows(tiny_backbone, frames):
+    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast"))
+    plates = _plates(frames)
+    out = list(seg.segment(iter(plates), num_frames=frames))  # a generator: frames stream
+    assert len(out) == frames
+    assert all(m.alphas.shape == (3, 96, 128) and m.labels.shape == (96, 128) for m in out)
+
+
+def test_overlap_frames_are_written_once_and_carried(tiny_backbone, tmp_path):
+    settings = SegmentSettings(preset="quality", window=4, overlap=2, guidance=SHORT_GUIDANCE)
+    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), settings)
+    assert [(w.start, w.end, w.write, w.carry) for w in seg.windows(6)] == [(0, 4, 2, 2), (2, 6, 4, 0)]
+    carried = []
+    original = seg._maps
+
+    def spy(view, plates, carry, generator):
+        carried.append(None if carry is None else carry[0].clone())
+        maps = original(view, plates, carry, generator)
+        carried.append(maps)
+        return maps
+
+    seg._maps = spy
+    events = []
+    out = list(seg.segment(_plates(6), progress=events.append))
+    assert len(out) == 6
+    first_window_final, second_window_carry = carried[1], carried[2]
+    torch.testing.assert_close(second_window_carry, first_window_final[2:])
+    written = [e.done for e in events if e.stage == "written"]
+    assert written == [2, 6]
+
+
+def test_same_seed_same_mattes_and_seed_matters(tiny_backbone):
+    model = _untrained_model(tiny_backbone)
+    plates = _plates(2, seed=3)
+
+    def run(seed):
+        settings = SegmentSettings(seed=seed, preset="quality", guidance=SHORT_GUIDANCE)
+        return np.stack([m.alphas for m in ShotSegmenter(tiny_backbone, model, settings).segment(plates)])
+
+    a, b, c = run(7), run(7), run(8)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-4
+
+
+def test_mixed_plate_sizes_are_rejected(tiny_backbone):
+    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast", window=2))
+    plates = [np.zeros((64, 64, 3), np.float32), np.zeros((64, 80, 3), np.float32)]
+    with pytest.raises(SmiteError, match="all plates of a shot must have one size"):
+        list(seg.segment(plates))
+
+
+def test_large_plates_are_refined_around_the_foreground(tiny_backbone, monkeypatch):
+    """A 600x800 plate is larger than the 256 px model frame: coarse pass, crop, refine, paste back."""
+    import smite.video.shot as shot
+
+    monkeypatch.setattr(shot, "foreground_box", lambda labels: CropBox(200, 300, 120, 160))
+    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast", window=2))
+    views = []
+    original = seg._maps
+    seg._maps = lambda view, *a: views.append(view) or original(view, *a)
+    (m1, m2) = list(seg.segment(_plates(2, size=(600, 800))))
+    assert m1.alphas.shape == (3, 600, 800)
+    assert views and views[0].box.height == views[0].box.width == 160  # squared crop around the box
+    plain = SegmentSettings(preset="fast", window=2, coarse_to_fine=False)
+    views.clear()
+    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), plain)
+    original = seg._maps
+    seg._maps = lambda view, *a: views.append(view) or original(view, *a)
+    list(seg.segment(_plates(2, size=(600, 800))))
+    assert views[0].box == CropBox(0, 0, 600, 800)
+
+
+def test_reframe_moves_maps_with_the_view():
+    whole = View.of(CropBox(0, 0, 256, 256), 256)
+    half = View.of(CropBox(0, 0, 128, 128), 256)  # top-left quarter of the plate, seen at 2x
+    maps = torch.zeros(1, 1, 64, 64)
+    maps[..., :32, :32] = 1.0  # the top-left quarter is "on" in the whole view
+    assert torch.equal(reframe(maps, whole, whole), maps)
+    np.testing.assert_allclose(reframe(maps, whole, half).numpy()[..., 2:-2, 2:-2], 1.0, atol=1e-6)
