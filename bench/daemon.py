@@ -69,7 +69,7 @@ class StubEngine:
     loaded = True
 
     def __init__(self, parts: int) -> None:
-        from smite.model.reference import FrameMattes
+        from smite.video.mattes import FrameMattes
 
         alphas, labels, _ = fixed_mattes(parts)
         self.mattes = FrameMattes(alphas, labels)

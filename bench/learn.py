@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smite.model.backbone import Backbone, load_backbone, weights_fingerprint
 from smite.learn.learner import LearnSettings, PartLearner
+from smite.model.backbone import Backbone, load_backbone, weights_fingerprint
 from smite.synthetic.shots import make_shot
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"

@@ -49,16 +49,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smite.model.backbone import Backbone, load_backbone
+from smite.evaluate.metrics import mean_iou
 from smite.evaluate.scores import flicker
-from smite.video.guidance import GuidanceSettings
 from smite.io.images import atomic_path, read_image
 from smite.learn.learner import LearnSettings, PartLearner
-from smite.evaluate.metrics import mean_iou
+from smite.model.backbone import Backbone, load_backbone
 from smite.model.partmodel import PartModel
-from smite.model.reference import PRESETS, SegmentSettings
-from smite.video.shot import ShotSegmenter
 from smite.synthetic.shots import SyntheticShot, make_shot, write_shot
+from smite.video.guidance import GuidanceSettings
+from smite.video.settings import PRESETS, SegmentSettings
+from smite.video.shot import ShotSegmenter
 from smite.video.windows import plan_windows
 
 CACHE = Path("/tmp/smite-bench-video")

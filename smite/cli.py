@@ -135,8 +135,8 @@ def cmd_learn(args) -> int:
     from tqdm import tqdm
 
     from smite.engine import Engine
-    from smite.learn.learner import LearnSettings
     from smite.io.sequences import expand_frames, parse_frame_range
+    from smite.learn.learner import LearnSettings
 
     ref_numbers = parse_frame_range(args.refs)
     frames = [path for _, path in expand_frames(args.frames, ",".join(map(str, ref_numbers)))]
@@ -168,9 +168,9 @@ def cmd_segment(args) -> int:
     from tqdm import tqdm
 
     from smite.engine import Engine
-    from smite.model.partmodel import PartModel
-    from smite.model.reference import SegmentSettings
     from smite.io.sequences import expand_frames
+    from smite.model.partmodel import PartModel
+    from smite.video.settings import SegmentSettings
 
     model = PartModel.load(args.part_model)
     frames = expand_frames(args.frames, args.range)

@@ -20,13 +20,13 @@ def run_demo(out: Path, num_frames: int = 12, steps: int | None = None, seed: in
     """Run the demo into ``out``; returns a summary dict (mIoU, flicker, paths, seconds).
 
     12 frames by default: one quality window takes about 3 minutes on a 2-core CPU with the tiny backbone."""
-    from smite.io.contact_sheet import contact_sheet
     from smite.engine import Engine
     from smite.evaluate.scores import flicker
+    from smite.io.contact_sheet import contact_sheet
     from smite.io.images import read_mattes_exr, write_png
-    from smite.learn.learner import LearnSettings
-    from smite.model.reference import SegmentSettings
     from smite.io.sequences import expand_frames
+    from smite.learn.learner import LearnSettings
+    from smite.video.settings import SegmentSettings
 
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)

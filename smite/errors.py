@@ -14,3 +14,11 @@ class SmiteError(Exception):
 
     def __str__(self) -> str:
         return " ".join(str(self.args[0]).split())
+
+
+class Cancelled(SmiteError):
+    """Raised when a cancel hook asks a long operation to stop."""
+
+    def __init__(self, what: str = "operation") -> None:
+        super().__init__(f"{what} cancelled", code="cancelled")
+

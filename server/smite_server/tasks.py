@@ -158,7 +158,7 @@ def output_paths(job: SegmentJob) -> list[Path]:
 def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
     """Segment the frames and write one matte EXR per frame; returns the job result."""
     from smite.model.partmodel import PartModel
-    from smite.model.reference import SegmentSettings
+    from smite.video.settings import SegmentSettings
 
     model = PartModel.load(job.model_path)
     model.check_backbone(engine.backbone)

@@ -21,17 +21,17 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
+from smite.errors import Cancelled, SmiteError
+from smite.io.names import sanitize_part_names
 from smite.learn.augment import AugmentSettings, augment, labels_to_latent
+from smite.learn.losses import learning_loss
 from smite.model.backbone import Backbone, is_kv_parameter
 from smite.model.conditioning import conditioning, encode_text, initial_tokens, part_prompt
-from smite.errors import SmiteError
-from smite.model.framing import Framing, fit_image, fit_labels
-from smite.learn.losses import learning_loss
+from smite.model.framing import Framing, check_frame, fit_image, fit_labels
 from smite.model.maps import was_train
-from smite.io.names import sanitize_part_names
 from smite.model.partmodel import PartModel
 from smite.model.reader import AttentionReader
-from smite.model.reference import MAP_MODES, Cancelled, check_frame, reference_logits, to_latents
+from smite.model.reference import MAP_MODES, reference_logits, to_latents
 
 TRAIN_TIMESTEPS = (5, 100)  # inclusive (§1.3)
 CFG_SCALE = 100.0  # training guidance scale: only shapes the SD loss term

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from smite.errors import SmiteError
+
 
 @dataclass(frozen=True)
 class Framing:
@@ -60,3 +62,13 @@ def fit_labels(labels: np.ndarray, framing: Framing) -> np.ndarray:
     scaled = cv2.resize(labels.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
     r = framing.resolution
     return cv2.copyMakeBorder(scaled, top, r - h - top, left, r - w - left, cv2.BORDER_REFLECT_101).astype(np.int64)
+
+
+def check_frame(frame: np.ndarray, index: int | str = 0) -> None:
+    """A plate must be float (H, W, 3) with finite values."""
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or min(frame.shape[:2]) < 8:
+        shape = getattr(frame, "shape", type(frame).__name__)
+        raise SmiteError(f"frame {index} must be an (H, W, 3) image of at least 8x8 pixels, got {shape}")
+    if not np.isfinite(frame).all():
+        raise SmiteError(f"frame {index} has NaN/Inf pixels; fix or clamp the plate first")
+

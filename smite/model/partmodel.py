@@ -18,9 +18,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from smite.model.backbone import Backbone
 from smite.errors import SmiteError
 from smite.io.images import atomic_path
+from smite.model.backbone import Backbone
 
 FORMAT_VERSION = 1
 SUFFIX = ".smite"

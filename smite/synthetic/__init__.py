@@ -1,1 +1,3 @@
-"""The synthetic world: procedural textures, synthetic shots with exact ground truth, and the tiny backbone's pretraining."""
+"""The synthetic world: procedural textures, synthetic shots with exact ground truth, and the tiny backbone's
+pretraining.
+"""

@@ -12,7 +12,8 @@ Random weights do not behave like SD where the method depends on it (latents tha
 decoder features that describe local texture), so ``build_tiny_backbone`` pretrains, reproducibly from a
 seed, on procedural textured collages (``smite.synthetic.textures``): the VAE as an autoencoder, then the UNet as an
 epsilon-prediction denoiser on those latents with the scheduler of SD. Latents are scaled to unit variance.
-The result is committed under ``smite/model/assets/tiny-sd`` and rebuilt with ``python -m smite.synthetic.tiny_backbone``.
+The result is committed under ``smite/model/assets/tiny-sd`` and rebuilt with
+``python -m smite.synthetic.tiny_backbone``.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from smite.video.dct import lowpass_dct_energy
 from smite.learn.losses import weighted_cross_entropy
+from smite.video.dct import lowpass_dct_energy
 from smite.video.voting import vote
 
 # The tiny backbone runs on CPU in tests and demos: a fwd+bwd chunk costs seconds there, so the quality preset

@@ -27,27 +27,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from smite.errors import Cancelled, SmiteError
 from smite.model.backbone import Backbone
 from smite.model.conditioning import conditioning, encode_text, part_prompt
-from smite.video.crops import CropBox, crop_frames, foreground_box, paste_logits, square_up, worth_refining
-from smite.errors import SmiteError
-from smite.model.framing import Framing, fit_image
-from smite.video.guidance import GuidanceSettings, LatentOptimizer, ddim_step
+from smite.model.framing import Framing, check_frame, fit_image
 from smite.model.partmodel import PartModel
 from smite.model.reader import AttentionReader
-from smite.model.reference import (
-    MAP_MODES,
-    Cancelled,
-    FrameMattes,
-    SegmentSettings,
-    add_noise,
-    check_frame,
-    maps_to_plate,
-    mattes_from_logits,
-    part_maps,
-    reference_logits,
-    to_latents,
-)
+from smite.model.reference import MAP_MODES, add_noise, part_maps, reference_logits, to_latents
+from smite.video.crops import CropBox, crop_frames, foreground_box, paste_logits, square_up, worth_refining
+from smite.video.guidance import GuidanceSettings, LatentOptimizer, ddim_step
+from smite.video.mattes import FrameMattes, maps_to_plate, mattes_from_logits
+from smite.video.settings import SegmentSettings
 from smite.video.tracking import Tracker, get_tracker
 from smite.video.voting import grid_queries, tracks_for_voting
 from smite.video.windows import Window, plan_windows

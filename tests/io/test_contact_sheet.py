@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from smite.io.contact_sheet import contact_sheet, overlay, part_colours
 from smite.errors import SmiteError
+from smite.io.contact_sheet import contact_sheet, overlay, part_colours
 
 
 def grey_frames(t: int, h: int, w: int) -> np.ndarray:

@@ -10,8 +10,8 @@ import OpenImageIO as oiio
 import pytest
 
 from smite import __version__
-from smite.io import images as imageio
 from smite.errors import SmiteError
+from smite.io import images as imageio
 from smite.io.images import (
     atomic_path,
     encode_mattes_exr,

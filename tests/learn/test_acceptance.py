@@ -7,11 +7,11 @@ Both paths are measured and printed (run with -s to see them); the gate is on th
 import numpy as np
 import pytest
 
-from smite.learn.learner import LearnSettings, PartLearner
 from smite.evaluate.metrics import mean_iou
-from smite.model.reference import SegmentSettings
-from smite.video.shot import ShotSegmenter
+from smite.learn.learner import LearnSettings, PartLearner
 from smite.synthetic.shots import make_shot
+from smite.video.settings import SegmentSettings
+from smite.video.shot import ShotSegmenter
 
 GATE = 0.65
 

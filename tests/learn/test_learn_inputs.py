@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from smite.errors import SmiteError
+from smite.errors import Cancelled, SmiteError
 from smite.learn.learner import LearnSettings, PartLearner, prepare_references
-from smite.model.reference import Cancelled
 
 
 def _frame(h=64, w=64):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from smite.model.backbone import load_backbone, resolve_precision, tiny_backbone_dir
 from smite.errors import SmiteError
+from smite.model.backbone import load_backbone, resolve_precision, tiny_backbone_dir
 
 
 def test_tiny_by_name_and_by_folder_load_the_same_weights(tiny_backbone):

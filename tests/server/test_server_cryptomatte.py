@@ -8,8 +8,8 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from smite.io import cryptomatte
 from smite.errors import SmiteError
+from smite.io import cryptomatte
 from smite.io.images import read_mattes_exr
 
 

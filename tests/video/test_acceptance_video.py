@@ -7,12 +7,12 @@ Measured when written: fast flicker 0.0198 / mIoU 0.871, quality flicker 0.0161 
 
 import numpy as np
 
+from smite.evaluate.metrics import mean_iou
 from smite.evaluate.scores import flicker
 from smite.learn.learner import LearnSettings, PartLearner
-from smite.evaluate.metrics import mean_iou
-from smite.model.reference import SegmentSettings
-from smite.video.shot import ShotSegmenter
 from smite.synthetic.shots import make_shot
+from smite.video.settings import SegmentSettings
+from smite.video.shot import ShotSegmenter
 
 
 def test_quality_preset_flickers_less_than_fast(tiny_backbone):

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from smite.errors import SmiteError
 from smite.video.crops import (
     CropBox,
     crop_frames,
@@ -17,7 +18,6 @@ from smite.video.crops import (
     square_up,
     worth_refining,
 )
-from smite.errors import SmiteError
 
 
 def _labels(shape: tuple[int, int, int], rects: list[tuple[int, int, int, int, int]]) -> np.ndarray:

@@ -6,8 +6,9 @@ import torch
 from diffusers import DDIMScheduler
 from test_segment import _untrained_model
 
+from smite.model.reference import add_noise, to_latents
 from smite.video.guidance import AdamState, GuidanceSettings, LatentOptimizer, ddim_step, step_size
-from smite.model.reference import SegmentSettings, add_noise, to_latents
+from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
 
 

@@ -7,7 +7,8 @@ import torch
 from smite.errors import SmiteError
 from smite.model.framing import Framing, fit_image
 from smite.model.partmodel import PartModel
-from smite.model.reference import SegmentSettings, maps_to_plate
+from smite.video.mattes import maps_to_plate
+from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
 
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from test_segment import _untrained_model
 
-from smite.video.crops import CropBox
 from smite.errors import SmiteError
+from smite.video.crops import CropBox
 from smite.video.guidance import GuidanceSettings
-from smite.model.reference import SegmentSettings
+from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter, View, reframe
 
 # The guided path with one latent iteration and one guided step: the structure, at CPU test cost.
