@@ -8,18 +8,48 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
 from smite import __version__
 from smite_server import requests as rq
-from smite_server.jobs import Job, new_job_id
+from smite_server.config import DaemonConfig
+from smite_server.jobs import Job, JobBook, JobQueue, new_job_id
 from smite_server.protocol import PROTOCOL_MAJOR, PROTOCOL_VERSION, ProtocolError, Request
-from smite_server.security import is_local_peer
+from smite_server.security import Roots, is_local_peer
+from smite_server.store import ModelStore
 from smite_server.submit import describe_learn, describe_segment, learn_job, segment_job
+from smite_server.worker import Worker
 
-if TYPE_CHECKING:
-    from smite_server.daemon import Daemon
+
+class Daemon(Protocol):
+    """What handlers read and call on the daemon; ``daemon.Daemon`` provides it (so no import back up)."""
+
+    operations: tuple[str, ...]
+    config: DaemonConfig
+    engine: Any
+    worker: Worker
+    roots: Roots
+    store: ModelStore
+    book: JobBook
+    queue: JobQueue
+    results_root: Path
+    keys: Any
+    stopping: bool
+    peer_address: str | None
+    watchers: dict[str, dict[bytes, str]]
+    recent_submits: OrderedDict[str, str]
+
+    def engine_info(self) -> dict: ...
+    def fingerprint(self) -> str | None: ...
+    def pending_inline_bytes(self) -> int: ...
+    def enqueue(self, job: Job, request_id: str) -> None: ...
+    def watch(self, job: Job, identity: bytes, request_id: str) -> None: ...
+    def cancel(self, job: Job) -> bool: ...
+    def request_stop(self, cancel_running: bool = True) -> None: ...
+
 
 Reply = tuple[dict, list]
 FEATURES = ("path_io", "inline_io", "cryptomatte", "watch", "priority", "idempotent_submit")
