@@ -15,11 +15,10 @@ from pathlib import Path
 
 import mmh3
 import numpy as np
-import OpenImageIO as oiio
 
-from smite import __version__
 from smite.errors import SmiteError
-from smite.io.images import LABEL_CHANNEL, META_PREFIX, atomic_path, matte_channel
+from smite.io import images
+from smite.io.images import ExtraChannels
 
 DEFAULT_TYPE = "CryptoSmite"
 DEFAULT_RANKS = 6
@@ -92,59 +91,21 @@ def coverage_of(pixels: np.ndarray, name: str) -> np.ndarray:
     return np.where(ids.view(np.uint32) == np.uint32(name_hash(name)), cov, 0).sum(axis=-1)
 
 
-def _spec(w: int, h: int, part_names: list[str], type_name: str, ranks: int, metadata: dict | None):
-    """Half matte + label channels, then float32 Cryptomatte channels; smite: and cryptomatte/ attributes."""
-    mattes = [matte_channel(p) for p in part_names] + [LABEL_CHANNEL]
-    crypto = channel_names(type_name, ranks)
-    spec = oiio.ImageSpec(w, h, len(mattes) + len(crypto), oiio.HALF)
-    spec.channelnames = tuple(mattes + crypto)
-    spec.channelformats = tuple([oiio.TypeDesc(oiio.HALF)] * len(mattes) + [oiio.TypeDesc(oiio.FLOAT)] * len(crypto))
-    spec.alpha_channel = -1
-    spec.attribute("compression", "zip")
-    attributes = {"parts": json.dumps(part_names), "version": __version__}
-    for key, value in (metadata or {}).items():
-        if key in attributes:
-            raise SmiteError(f"metadata key {key!r} is reserved")
-        attributes[str(key)] = value if isinstance(value, str) else json.dumps(value)
-    for key, value in attributes.items():
-        spec.attribute(META_PREFIX + key, value)
-    for key, value in header_attributes(type_name, part_names).items():
-        spec.attribute(key, value)
-    return spec
-
-
 def write_mattes_exr(
     path: str | Path, alphas: np.ndarray, labels: np.ndarray, part_names: list[str], metadata: dict | None = None,
     ranks: int = DEFAULT_RANKS, type_name: str = DEFAULT_TYPE,
 ) -> Path:
-    """Like ``smite.io.images.write_mattes_exr`` (same layers and attributes) plus Cryptomatte layers.
+    """``smite.io.images.write_mattes_exr`` (same layers and attributes) plus Cryptomatte layers.
 
     ``alphas`` float (n, H, W) in [0, 1], background first; ``labels`` integer (H, W) in 0..n-1;
     ``part_names`` n names. Writes atomically; returns ``path``.
     """
-    alphas, labels, part_names = np.asarray(alphas, np.float32), np.asarray(labels), list(part_names)
-    if alphas.ndim != 3 or alphas.shape[0] != len(part_names) or labels.shape != alphas.shape[1:]:
-        raise SmiteError(f"mattes {alphas.shape}, labels {labels.shape} and {len(part_names)} names disagree")
-    if not np.isfinite(alphas).all():
-        raise SmiteError("mattes contain NaN/Inf values")
-    n, h, w = alphas.shape
-    spec = _spec(w, h, part_names, type_name, ranks, metadata)
-    pixels = np.empty((h, w, n + 1 + 2 * ranks), np.float32)
-    pixels[..., :n] = alphas.transpose(1, 2, 0)
-    pixels[..., n] = labels
-    pixels[..., n + 1 :] = rank_pixels(alphas, part_names, ranks)
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        out = oiio.ImageOutput.create(str(tmp))
-        if out is None:
-            raise OSError(oiio.geterror() or "cannot create an EXR writer")
-        try:
-            ok = out.open(str(tmp), spec) and out.write_image(pixels)
-        finally:
-            closed = out.close()
-        if not (ok and closed):
-            raise OSError((out.geterror() or "EXR write failed").strip().splitlines()[0])
-    return target
+    alphas, part_names = np.asarray(alphas, np.float32), list(part_names)
+    if alphas.ndim != 3 or alphas.shape[0] != len(part_names):
+        raise SmiteError(f"mattes {alphas.shape} and {len(part_names)} names disagree")
+    extra = ExtraChannels(tuple(channel_names(type_name, ranks)), rank_pixels(alphas, part_names, ranks),
+                          header_attributes(type_name, part_names))
+    return images.write_mattes_exr(path, alphas, labels, part_names, metadata, extra)
 
 
 def encode_mattes_exr(

@@ -401,9 +401,30 @@ def _check_matte_arrays(alphas: np.ndarray, labels: np.ndarray, part_names: list
         raise SmiteError("mattes contain NaN/Inf values")
 
 
-def _matte_spec(w: int, h: int, part_names: list[str], metadata: dict | None) -> oiio.ImageSpec:
-    spec = oiio.ImageSpec(w, h, len(part_names) + 1, oiio.HALF)
-    spec.channelnames = tuple(matte_channel(p) for p in part_names) + (LABEL_CHANNEL,)
+@dataclass(frozen=True)
+class ExtraChannels:
+    """Float32 channels written after the matte and label layers (e.g. Cryptomatte ranks).
+
+    ``names`` k channel names; ``pixels`` float32 (H, W, k); ``attributes`` header entries written as given
+    (no ``smite:`` prefix).
+    """
+
+    names: tuple[str, ...]
+    pixels: np.ndarray
+    attributes: Mapping[str, str]
+
+
+def _matte_spec(
+    w: int, h: int, part_names: list[str], metadata: dict | None, extra: ExtraChannels | None = None
+) -> oiio.ImageSpec:
+    mattes = tuple(matte_channel(p) for p in part_names) + (LABEL_CHANNEL,)
+    extra_names = tuple(extra.names) if extra else ()
+    spec = oiio.ImageSpec(w, h, len(mattes) + len(extra_names), oiio.HALF)
+    spec.channelnames = mattes + extra_names
+    if extra_names:  # mattes stay half; extra channels (ids) need float32 bits
+        spec.channelformats = (oiio.TypeDesc(oiio.HALF),) * len(mattes) + (oiio.TypeDesc(oiio.FLOAT),) * len(
+            extra_names
+        )
     spec.alpha_channel = -1  # every channel is a matte: no premultiplication semantics
     spec.attribute("compression", "zip")
     attributes = {"parts": json.dumps(part_names), "version": __version__}
@@ -416,6 +437,8 @@ def _matte_spec(w: int, h: int, part_names: list[str], metadata: dict | None) ->
             raise SmiteError(f"metadata {key!r} cannot be stored as JSON: {exc}") from exc
     for key, value in attributes.items():
         spec.attribute(META_PREFIX + key, value)
+    for key, value in (extra.attributes if extra else {}).items():
+        spec.attribute(key, value)
     return spec
 
 
@@ -425,21 +448,27 @@ def write_mattes_exr(
     labels: np.ndarray,
     part_names: list[str],
     metadata: dict | None = None,
+    extra: ExtraChannels | None = None,
 ) -> Path:
     """Write mattes atomically as a ZIP EXR, data window = display window; returns ``path``.
 
     ``alphas`` float (n, H, W) in [0, 1] with the background as part 0; ``labels`` integer (H, W) in 0..n-1;
     ``part_names`` n sanitised names, ``[0] == "background"``. Layers ``smite_<part>.A`` and ``smite_label.A``
     (half); attributes ``smite:parts`` (JSON), ``smite:version`` and ``smite:<key>`` per metadata key
-    (non-strings JSON-encoded).
+    (non-strings JSON-encoded). ``extra`` channels (float32) and header entries follow.
     """
     alphas, labels, part_names = np.asarray(alphas), np.asarray(labels), list(part_names)
     _check_matte_arrays(alphas, labels, part_names)
     n, h, w = alphas.shape
-    spec = _matte_spec(w, h, part_names, metadata)
-    pixels = np.empty((h, w, n + 1), np.float16)
+    k = len(extra.names) if extra else 0
+    if extra and extra.pixels.shape != (h, w, k):
+        raise SmiteError(f"extra channels {extra.pixels.shape} do not match the mattes' {(h, w, k)}")
+    spec = _matte_spec(w, h, part_names, metadata, extra)
+    pixels = np.empty((h, w, n + 1 + k), np.float32 if k else np.float16)
     pixels[..., :n] = alphas.transpose(1, 2, 0)
     pixels[..., n] = labels
+    if k:
+        pixels[..., n + 1 :] = extra.pixels
     target = Path(path)
     with atomic_path(target) as tmp:
         _write_pixels(tmp, spec, pixels)
