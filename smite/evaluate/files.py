@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from smite.errors import SmiteError
-from smite.evaluate.scores import _flicker_counts, evaluate_shot, format_table
+from smite.evaluate.scores import evaluate_shot, flicker_counts, format_table
 from smite.io.images import atomic_path, read_image, read_label_map, read_mattes_exr, read_reference_mask
 from smite.io.sequences import expand_frames, parse_frame_range
 
@@ -353,7 +353,7 @@ def evaluate_files(predictions: str | Path, gt: str | Path | None = None, gt_mat
         if plates:
             rgb = _fit_plate(read_image(plate_paths[frame], colorspace), shape, str(plate_paths[frame]))
             if previous is not None and frame - previous[0] == step:
-                pair = _flicker_counts(np.stack([previous[1], labels]), np.stack([previous[2], rgb]), len(names))
+                pair = flicker_counts(np.stack([previous[1], labels]), np.stack([previous[2], rgb]), len(names))
                 counts, pairs = pair if counts is None else counts + pair, pairs + 1
             previous = (frame, labels, rgb)
         if frame in truth.frames:

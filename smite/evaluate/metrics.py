@@ -74,15 +74,6 @@ def _iou_from_confusion(cm: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, np.nan)
 
 
-def iou_per_part(pred: np.ndarray, gt: np.ndarray, num_parts: int) -> np.ndarray:
-    """IoU of each label in one frame: float64 (num_parts,), NaN where a label is in neither map.
-
-    Args:
-        pred, gt: integer label maps (H, W), values in 0..num_parts-1 (0 = background).
-    """
-    return _iou_from_confusion(confusion(pred, gt, num_parts))
-
-
 def mean_iou(preds: Iterable[np.ndarray], gts: Iterable[np.ndarray], num_parts: int) -> MiouResult:
     """Mean IoU over a shot (background included, as in method.md §8.2, without its §12.18 caveat).
 

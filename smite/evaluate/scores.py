@@ -67,7 +67,7 @@ def _warp_nearest(labels: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.
     return labels[sy.clip(0, h - 1), sx.clip(0, w - 1)], inside
 
 
-def _flicker_counts(labels: np.ndarray, frames: np.ndarray, num_parts: int) -> np.ndarray:
+def flicker_counts(labels: np.ndarray, frames: np.ndarray, num_parts: int) -> np.ndarray:
     """Counts (num_parts + 1, 2): [c] = (changed, compared) pixels of part c; last row = all pixels."""
     labels, frames = np.asarray(labels), np.asarray(frames, np.float32)
     if labels.ndim != 3 or frames.shape != labels.shape + (3,):
@@ -97,15 +97,8 @@ def flicker(labels: np.ndarray, frames: np.ndarray) -> float:
     warped into the current frame by DIS optical flow (nearest sampling); pixels whose flow leaves the
     frame are excluded. Pooled over all pairs; 0.0 for T < 2.
     """
-    counts = _flicker_counts(labels, frames, 0)
+    counts = flicker_counts(labels, frames, 0)
     return float(_ratio(*counts[-1])) if counts[-1, 1] else 0.0
-
-
-def part_flicker(labels: np.ndarray, frames: np.ndarray, num_parts: int) -> list[float]:
-    """Per-part flicker (num_parts,): like :func:`flicker`, restricted to the pixels labelled c in the
-    warped previous frame or in the current frame; NaN for a part never seen in a compared pixel."""
-    counts = _flicker_counts(labels, frames, num_parts)
-    return [_ratio(*counts[c]) for c in range(num_parts)]
 
 
 def _iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -166,7 +159,7 @@ def evaluate_shot(preds: list[np.ndarray], gts: list[np.ndarray], part_names: li
         "boundary_f_mean": _mean(bf[1:]),
     }
     if frames is not None:
-        counts = _flicker_counts(p, np.stack(list(frames)) if isinstance(frames, list) else frames, n)
+        counts = flicker_counts(p, np.stack(list(frames)) if isinstance(frames, list) else frames, n)
         result["flicker"] = _ratio(*counts[-1]) if counts[-1, 1] else 0.0
         result["flicker_per_part"] = {name: _ratio(*counts[c]) for c, name in enumerate(names)}
     return _jsonable(result)

@@ -85,12 +85,6 @@ def rank_pixels(alphas: np.ndarray, names: list[str], ranks: int = DEFAULT_RANKS
     return out
 
 
-def coverage_of(pixels: np.ndarray, name: str) -> np.ndarray:
-    """Decode one name's coverage (H, W) from rank pixels (H, W, 2 * ranks), as a keyer does."""
-    ids, cov = pixels[..., 0::2], pixels[..., 1::2]
-    return np.where(ids.view(np.uint32) == np.uint32(name_hash(name)), cov, 0).sum(axis=-1)
-
-
 def write_mattes_exr(
     path: str | Path, alphas: np.ndarray, labels: np.ndarray, part_names: list[str], metadata: dict | None = None,
     ranks: int = DEFAULT_RANKS, type_name: str = DEFAULT_TYPE,

@@ -36,11 +36,6 @@ class Framing:
         h, w = (max(1, round(s * self.scale)) for s in self.plate_size)
         return (self.resolution - h) // 2, (self.resolution - w) // 2, h, w
 
-    def latent_box(self, latent_size: int) -> tuple[float, float, float, float]:
-        """The plate's box on a latent grid of ``latent_size`` cells (fractional cells)."""
-        f = latent_size / self.resolution
-        return tuple(v * f for v in self.box)  # type: ignore[return-value]
-
 
 def fit_image(image: np.ndarray, framing: Framing) -> np.ndarray:
     """Plate (H, W, C) float32 -> model frame (R, R, C): scaled (area/linear) and reflect-padded."""

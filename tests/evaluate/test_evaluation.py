@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from smite.errors import SmiteError
-from smite.evaluate.scores import boundary_f, boundary_map, evaluate_shot, flicker, format_table, part_flicker
+from smite.evaluate.scores import boundary_f, boundary_map, evaluate_shot, flicker, flicker_counts, format_table
 
 SIZE, FRAMES, STEP = 96, 6, (2, 1)  # integer plate motion per frame (x, y)
+
+
+def part_flicker(labels: np.ndarray, frames: np.ndarray, num_parts: int) -> list[float]:
+    """Per-part flicker from the pooled counts; NaN for a part never seen in a compared pixel."""
+    return [changed / total if total else math.nan for changed, total in flicker_counts(labels, frames, num_parts)[:-1]]
 
 
 def square(top: int, left: int, side: int = 40, size: int = 100) -> np.ndarray:
