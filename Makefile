@@ -27,3 +27,33 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_out
+
+# --- Blender (issue 11): one venv per real bpy wheel, plus the add-on's wheels, cached for offline tests -----
+# bpy 4.x/5.0 are cp311-only and pin numpy<2, bpy 5.1+ is cp313-only: never install bpy into .venv.
+PY311 ?= $(firstword $(wildcard /root/.pyenv/versions/3.11*/bin/python3.11) python3.11)
+PY313 ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+BPY_CP311 := 4.5.15 5.0.1
+BPY_CP313 := 5.3.0
+BPY_STAMPS := $(foreach v,$(BPY_CP311) $(BPY_CP313),.venv-bpy-$(v)/.smite-installed)
+BLENDER_WHEELS := .cache/blender-wheels
+BLENDER_WHEELS_STAMP := $(BLENDER_WHEELS)/.smite-downloaded
+
+.PHONY: bpy-venvs blender-wheels
+
+bpy-venvs: $(BPY_STAMPS) $(BLENDER_WHEELS_STAMP)
+
+blender-wheels: $(BLENDER_WHEELS_STAMP)
+
+$(foreach v,$(BPY_CP311),.venv-bpy-$(v)/.smite-installed): PYBIN = $(PY311)
+$(foreach v,$(BPY_CP313),.venv-bpy-$(v)/.smite-installed): PYBIN = $(PY313)
+.venv-bpy-%/.smite-installed:
+	test -x .venv-bpy-$*/bin/python || $(PYBIN) -m venv .venv-bpy-$*
+	.venv-bpy-$*/bin/python -m pip install -q --upgrade pip
+	.venv-bpy-$*/bin/python -m pip install -q bpy==$* pyzmq msgpack
+	touch $@
+
+# The wheels the extension bundles (pyzmq, msgpack for cp311/cp313 on six platforms): `smite
+# build-blender-extension --wheels $(BLENDER_WHEELS)` then builds without the network.
+$(BLENDER_WHEELS_STAMP): $(STAMP)
+	$(VENV)/bin/smite build-blender-extension --download-only --wheels $(BLENDER_WHEELS)
+	touch $@

@@ -13,6 +13,7 @@ from pathlib import Path
 from smite import __version__
 from smite.errors import SmiteError
 from smite.evaluate.files import add_eval_parser
+from smite.hosts.blender_extension import add_blender_extension_parser
 
 EPILOG = """examples:
   smite demo                                  # synthetic shot on the tiny CPU backbone
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_eval_parser(sub)
+    add_blender_extension_parser(sub)
 
     p = sub.add_parser("info", help="backbone, device and versions")
     _backbone_args(p)

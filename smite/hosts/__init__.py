@@ -1,0 +1,1 @@
+"""Host integrations (Blender, Nuke): torch-free helpers that build and install the plugins."""
