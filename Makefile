@@ -57,3 +57,17 @@ $(foreach v,$(BPY_CP313),.venv-bpy-$(v)/.smite-installed): PYBIN = $(PY313)
 $(BLENDER_WHEELS_STAMP): $(STAMP)
 	$(VENV)/bin/smite build-blender-extension --download-only --wheels $(BLENDER_WHEELS)
 	touch $@
+
+# --- Nuke (issue 10): pyzmq + msgpack wheels for this Python and OS, cached so the `smite install-nuke` test
+# runs offline (`pip download` here, during set-up; the test reads them with --no-index).
+NUKE_WHEELS := $(VENV)/nuke-wheels
+NUKE_WHEELS_STAMP := $(NUKE_WHEELS)/.smite-downloaded
+
+.PHONY: nuke-wheels
+nuke-wheels: $(NUKE_WHEELS_STAMP)
+test: $(NUKE_WHEELS_STAMP)
+
+$(NUKE_WHEELS_STAMP): $(STAMP)
+	$(PY) -c "import sys; from pathlib import Path; from smite.hosts import nuke_install as n; \
+	n.download_wheels(Path('$(NUKE_WHEELS)'), '%d.%d' % sys.version_info[:2], n._this_platform())"
+	touch $@

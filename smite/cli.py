@@ -14,6 +14,7 @@ from smite import __version__
 from smite.errors import SmiteError
 from smite.evaluate.files import add_eval_parser
 from smite.hosts.blender_extension import add_blender_extension_parser
+from smite.hosts.nuke_install import add_install_nuke_parser
 
 EPILOG = """examples:
   smite demo                                  # synthetic shot on the tiny CPU backbone
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_parser(sub)
     add_blender_extension_parser(sub)
+    add_install_nuke_parser(sub)
 
     p = sub.add_parser("info", help="backbone, device and versions")
     _backbone_args(p)
