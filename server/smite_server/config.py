@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smite.io.images import PixelLimits
 from smite_server.protocol import Limits
 
 DEFAULT_PORT = 7461
@@ -42,3 +43,4 @@ class DaemonConfig:
     max_queued_bytes: int = 2 * 1024**3  # inline images held in memory by unfinished jobs
     retention_s: float = 24 * 3600.0
     send_hwm: int = 1000
+    pixel_limits: PixelLimits = field(default_factory=PixelLimits)  # checked on image headers before decoding

@@ -1,9 +1,10 @@
 """The daemon: a ZeroMQ ROUTER loop that answers requests, queues jobs for the worker thread and fans job
 events out to the clients watching them.
 
-The loop never blocks on a job: handlers only check and queue; the worker reports through the outbox and
-the loop forwards each event with ``NOBLOCK`` (a client that went away or stopped reading loses events,
-never stalls the daemon; its job keeps running and its result waits in the job record).
+The loop never blocks on a job nor on the file system: submissions are checked on a preparation thread
+(arguments, paths, folder listings, model headers) and answered when it is done; the worker reports
+through the outbox and the loop forwards each event with ``NOBLOCK`` (a client that went away or stopped
+reading loses events, never stalls the daemon; its job keeps running and its result waits in the job record).
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ import shutil
 import time
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 
 from smite.errors import SmiteError
+from smite.io.images import set_pixel_limits
 from smite_server.config import DaemonConfig
-from smite_server.handlers import HANDLERS
-from smite_server.jobs import Job, JobBook, JobQueue
+from smite_server.handlers import HANDLERS, check_capacity
+from smite_server.jobs import Job, JobBook, JobQueue, new_job_id
 from smite_server.protocol import (
     ProtocolError,
+    Request,
     check_sizes,
     error_header,
     event_header,
@@ -33,7 +39,7 @@ from smite_server.protocol import (
     unpack_header,
 )
 from smite_server.security import Roots, apply_curve, check_bind, load_server_keys
-from smite_server.store import ModelStore
+from smite_server.store import ModelStore, clean_temp_files
 from smite_server.worker import WAKE_ADDRESS, Outbox, Worker, WorkerEvent
 
 log = logging.getLogger("smite.daemon")
@@ -42,6 +48,20 @@ HOUSEKEEPING_S = 60.0
 RECENT_SUBMITS = 4096
 MAX_BATCH = 256  # messages handled before looking at worker events again
 STOP_GRACE_S = 0.5
+RECORD_SAVE_S = 5.0  # a running job's record (with the outputs written so far) is saved at least this often
+LEFTOVER_PASSES = 3  # housekeeping rounds that look again for temp files left by a killed daemon
+
+
+@dataclass
+class Prepared:
+    """A submission checked on the preparation thread: the built job parts, or the error to answer."""
+
+    key: tuple
+    op: str
+    job_id: str
+    inline_bytes: int
+    built: tuple | None = None  # (payload, description, priority, watch)
+    error: tuple[str, str] | None = None  # (code, message)
 
 
 class Daemon:
@@ -58,9 +78,10 @@ class Daemon:
         self.engine = engine
         self.keys = load_server_keys(config.keys_dir) if config.keys_dir else None
         check_bind(config.address, self.keys)
-        self.roots = Roots(config.roots)
-        self.store = ModelStore(config.model_store)
         state = Path(config.state_dir).expanduser()
+        own = [config.model_store, state] + ([config.keys_dir] if config.keys_dir else [])
+        self.roots = Roots(config.roots, excluded=own)  # requests never reach the store, state or keys
+        self.store = ModelStore(config.model_store)
         self.book = JobBook(state / "jobs")
         self.results_root = state / "results"
         self.queue = JobQueue()
@@ -68,7 +89,12 @@ class Daemon:
         self.outbox = Outbox(self.context)
         self.worker = Worker(engine, self.queue, self.outbox, config.idle_unload_s)
         self.watchers: dict[str, dict[bytes, str]] = {}
-        self.recent_submits: OrderedDict[str, str] = OrderedDict()
+        self.recent_submits: OrderedDict[tuple, str] = OrderedDict()
+        self.preparing: dict[tuple, list[tuple[bytes, str]]] = {}  # submission key -> [(client, request id)]
+        self.prep = ThreadPoolExecutor(1, thread_name_prefix="smite-prep")  # one: submission order is kept
+        self.leftover_folders: set[Path] = set()
+        self._leftover_passes = 0
+        self.peer_user: str | None = None
         self.stopping = False
         self._stop_begun: float | None = None
         self._cancel_running = True
@@ -83,7 +109,10 @@ class Daemon:
     def start(self) -> str:
         """Bind, restore the job records, start the worker. Returns the bound endpoint."""
         self._static_info = self.engine.info()  # imports the heavy libraries now, not on the first hello
+        set_pixel_limits(self.config.pixel_limits)
         self.book.load()
+        self.leftover_folders = self._written_folders()
+        self._clean_leftovers()
         self._housekeeping()
         self.wake = self.context.socket(zmq.PULL)
         self.wake.bind(WAKE_ADDRESS)
@@ -163,6 +192,8 @@ class Daemon:
     def _close(self) -> None:
         self.worker.stop()
         self.worker.join(timeout=60)
+        self.prep.submit(self.outbox.close_thread_socket)  # its wake-up socket must close before term()
+        self.prep.shutdown(wait=True, cancel_futures=False)
         self._apply_worker_events()
         self.router.close(linger=500)
         self.wake.close(linger=0)
@@ -172,11 +203,42 @@ class Daemon:
         log.info("stopped")
 
     def _housekeeping(self) -> None:
-        """Forget finished jobs past the retention time, with their inline results."""
-        for job in self.book.expired(self.config.retention_s):
+        """Forget finished jobs past the retention time (their inline results are removed on the preparation
+        thread: no file-system work on the loop); look again for temp files left by a killed daemon."""
+        expired = self.book.expired(self.config.retention_s)
+        for job in expired:
             self.book.forget(job)
-            shutil.rmtree(self.results_root / job.id, ignore_errors=True)
             log.info("job %s: record and results removed after the retention time", job.id)
+        folders = [self.results_root / job.id for job in expired]
+        if folders:
+            self.prep.submit(lambda: [shutil.rmtree(f, ignore_errors=True) for f in folders])
+        if self._leftover_passes < LEFTOVER_PASSES and self.leftover_folders:
+            self._leftover_passes += 1
+            self.prep.submit(self._clean_leftovers)
+
+    def _written_folders(self) -> set[Path]:
+        """Folders the daemon wrote to, from its job records: outputs, ``save_to``, inline results, the store."""
+        folders = {self.store.folder, self.book.folder}
+        for job in self.book.jobs.values():
+            request, outputs = job.request or {}, list((job.result or {}).get("outputs") or []) + job.written
+            named = [request.get("output_folder")] + [str(Path(request["save_to"]).parent)
+                                                      if request.get("save_to") else None]
+            named += [str(Path(o["path"]).parent) for o in outputs if isinstance(o, dict) and o.get("path")]
+            folders |= {Path(f) for f in named if isinstance(f, str) and f}
+            folders.add(self.results_root / job.id)
+        return folders
+
+    def _clean_leftovers(self) -> None:
+        """Delete stale temp files of the daemon's own naming in the folders it wrote to (a kill during a write
+        leaves them); folders under the roots are checked against the roots first."""
+        for folder in sorted(self.leftover_folders):
+            own = folder == self.store.folder or folder.is_relative_to(self.book.folder.parent)
+            try:
+                real = folder if own else self.roots.confine(folder, "output folder")
+            except SmiteError:
+                continue
+            for path in clean_temp_files(real):
+                log.info("removed %s, a temp file left by an interrupted write", path)
 
     # ---------------------------------------------------------------------------------------------------
     # Requests
@@ -196,8 +258,10 @@ class Daemon:
             op = header.get("op") if isinstance(header, dict) and isinstance(header.get("op"), str) else None
             request = parse_request(header, [p.buffer for p in parts[1:]], OPERATIONS)
             self.peer_address = _peer_address(parts[0])
-            body, blobs = HANDLERS[request.op](self, request, identity)
-            self._send(identity, reply_header(request.id, request.op, body), blobs)
+            self.peer_user = _peer_user(parts[0])
+            reply = HANDLERS[request.op](self, request, identity)
+            if reply is not None:  # None: a submission, answered once prepared
+                self._send(identity, reply_header(request.id, request.op, reply[0]), reply[1])
         except (ProtocolError, SmiteError) as exc:
             code, message = (exc.code, exc.message) if isinstance(exc, ProtocolError) else (exc.code, str(exc))
             self._send(identity, error_header(request_id, op if op in OPERATIONS else None, code, message))
@@ -230,16 +294,71 @@ class Daemon:
             return self._static_info
 
     def fingerprint(self) -> str | None:
-        """The loaded backbone's weights fingerprint (None when not loaded)."""
-        return self.engine_info().get("fingerprint") if self.engine.loaded else None
+        """The loaded backbone's weights fingerprint (None when not loaded, or when the daemon was started without
+        a backbone: it then switches to the one each part model names)."""
+        pinned = getattr(self.engine, "pinned", True)
+        return self.engine_info().get("fingerprint") if self.engine.loaded and pinned else None
 
     def pending_inline_bytes(self) -> int:
         """Inline input bytes held by jobs that have not finished (they live in memory until then)."""
         return sum(job.inline_bytes for job in self.book.jobs.values() if not job.terminal)
 
-    def enqueue(self, job: Job, request_id: str) -> None:
+    def client_key(self, identity: bytes) -> bytes:
+        """Who sent the current request: its routing id, plus its CURVE public key on a secure daemon."""
+        return identity + (b"|" + self.peer_user.encode() if self.peer_user else b"")
+
+    def prepare(self, key: tuple, req: Request, identity: bytes, build: Callable[[str], tuple]) -> None:
+        """Run ``build(job id)`` on the preparation thread; the loop queues the job (or answers the error) when
+        it is done. A resend of a submission still being prepared is answered with the same job."""
+        waiters = self.preparing.get(key)
+        if waiters is not None:
+            waiters.append((identity, req.id))
+            return
+        self.preparing[key] = [(identity, req.id)]
+        prepared = Prepared(key, req.op, new_job_id(), sum(len(b) for b in req.blobs))
+
+        def work() -> None:
+            try:
+                prepared.built = build(prepared.job_id)
+            except ProtocolError as exc:
+                prepared.error = (exc.code, exc.message)
+            except SmiteError as exc:
+                prepared.error = (exc.code, str(exc))
+            except OSError as exc:  # a 300-character name, a permission problem: name the file
+                name = str(exc.filename or "a file")[:200]
+                prepared.error = ("bad_input", f"cannot use {name}: {exc.strerror or exc}")
+            except Exception as exc:  # a bug: keep serving, tell the client, log the traceback
+                log.error("request %s (%s): internal error\n%s", req.id, req.op, traceback.format_exc())
+                prepared.error = ("internal", f"internal error ({type(exc).__name__}); see the daemon log")
+            self.outbox.post(prepared)
+
+        self.prep.submit(work)
+
+    def _apply_prepared(self, prepared: Prepared) -> None:
+        """Queue a prepared job and answer every client waiting for it (or send them its error)."""
+        waiters = self.preparing.pop(prepared.key, [])
+        error = prepared.error
+        if error is None:
+            try:
+                check_capacity(self, prepared.inline_bytes)
+            except ProtocolError as exc:
+                error = (exc.code, exc.message)
+        if error is not None:
+            for identity, request_id in waiters:
+                self._send(identity, error_header(request_id, prepared.op, *error))
+            return
+        payload, description, priority, watch = prepared.built
+        job = Job(id=prepared.job_id, op=prepared.op, priority=priority, request=description, payload=payload,
+                  inline_bytes=prepared.inline_bytes)
+        self.enqueue(job, prepared.key)
+        for identity, request_id in waiters:
+            if watch:
+                self.watch(job, identity, request_id)
+            self._send(identity, reply_header(request_id, prepared.op, {"job": job.record(), "seq": job.seq}))
+
+    def enqueue(self, job: Job, key: tuple) -> None:
         self.book.add(job)
-        self.recent_submits[request_id] = job.id
+        self.recent_submits[key] = job.id
         while len(self.recent_submits) > RECENT_SUBMITS:
             self.recent_submits.popitem(last=False)
         self.queue.put(job)
@@ -268,10 +387,12 @@ class Daemon:
     def _apply_worker_events(self) -> None:
         for event in self.outbox.drain():
             try:
-                self._apply(event)
+                if isinstance(event, Prepared):
+                    self._apply_prepared(event)
+                else:
+                    self._apply(event)
             except Exception:  # a bug in one event must not stop the loop (the job's record stays as it was)
-                log.error("job %s: could not apply its %s event\n%s", event.job.id, event.kind,
-                          traceback.format_exc())
+                log.error("could not apply event %r\n%s", event, traceback.format_exc())
 
     def _apply(self, event: WorkerEvent) -> None:
         job, body = event.job, event.body
@@ -285,6 +406,11 @@ class Daemon:
             job.progress, job.eta_s = body, body.get("eta_s")
             self._publish(job, "progress", body)
         elif event.kind == "output":
+            job.written.append({k: v for k, v in body.items() if k != "blob"})
+            now = time.monotonic()
+            if len(job.written) == 1 or now - job.saved_at > RECORD_SAVE_S:  # an interrupted job lists them
+                job.saved_at = now
+                self.book.save(job)
             self._publish(job, "output", body, event.blobs)
         elif event.kind == "finished":
             self._finish(job, body["state"], body["result"], body["error"])
@@ -304,6 +430,14 @@ class Daemon:
             header = event_header(request_id, job.op, job.id, job.seq, event, body)
             if self._send(identity, header, blobs) == "gone":
                 watchers.pop(identity, None)
+
+
+def _peer_user(frame: zmq.Frame) -> str | None:
+    """The CURVE public key (Z85) of the peer on a secure daemon, else None."""
+    try:
+        return frame.get("User-Id") or None
+    except (zmq.ZMQError, KeyError):
+        return None
 
 
 def _peer_address(frame: zmq.Frame) -> str | None:

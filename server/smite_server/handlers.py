@@ -1,11 +1,14 @@
 """One function per operation: ``handle(daemon, request, peer) -> (reply body, reply blobs)``.
 
-Handlers run on the daemon loop and must stay quick: submissions only check and queue, ``result`` reads
-result files, nothing waits for the worker. A refusal is a ``ProtocolError`` (code + one-line message).
+Handlers run on the daemon loop and must stay quick: ``result`` reads result files, nothing waits for the
+worker, and submissions hand their checking (argument parsing, path resolution, folder listing, model
+headers) to the daemon's preparation thread and reply later (they return ``None``). A refusal is a
+``ProtocolError`` (code + one-line message).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections import OrderedDict
@@ -13,10 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgpack
+
 from smite import __version__
 from smite_server import requests as rq
 from smite_server.config import DaemonConfig
-from smite_server.jobs import Job, JobBook, JobQueue, new_job_id
+from smite_server.jobs import Job, JobBook, JobQueue
 from smite_server.protocol import PROTOCOL_MAJOR, PROTOCOL_VERSION, ProtocolError, Request
 from smite_server.security import Roots, is_local_peer
 from smite_server.store import ModelStore
@@ -40,18 +45,20 @@ class Daemon(Protocol):
     stopping: bool
     peer_address: str | None
     watchers: dict[str, dict[bytes, str]]
-    recent_submits: OrderedDict[str, str]
+    recent_submits: OrderedDict[tuple, str]
 
     def engine_info(self) -> dict: ...
     def fingerprint(self) -> str | None: ...
     def pending_inline_bytes(self) -> int: ...
-    def enqueue(self, job: Job, request_id: str) -> None: ...
+    def enqueue(self, job: Job, key: tuple) -> None: ...
     def watch(self, job: Job, identity: bytes, request_id: str) -> None: ...
     def cancel(self, job: Job) -> bool: ...
     def request_stop(self, cancel_running: bool = True) -> None: ...
+    def client_key(self, identity: bytes) -> bytes: ...
+    def prepare(self, key: tuple, req: Request, identity: bytes, build: Callable[[str], tuple]) -> None: ...
 
 
-Reply = tuple[dict, list]
+Reply = tuple[dict, list] | None  # None: the reply is sent later (submissions, once prepared)
 FEATURES = ("path_io", "inline_io", "cryptomatte", "watch", "priority", "idempotent_submit")
 
 
@@ -70,14 +77,15 @@ def hello(d: Daemon, req: Request, peer: bytes) -> Reply:
         "limits": d.config.limits.as_dict() | {"max_queued_jobs": d.config.max_queued_jobs,
                                                "max_frames_per_job": rq.MAX_FRAMES_PER_JOB,
                                                "max_queued_bytes": d.config.max_queued_bytes,
-                                               "retention_s": d.config.retention_s},
+                                               "retention_s": d.config.retention_s}
+                  | d.config.pixel_limits.as_dict(),
         "roots": d.roots.as_list(), "queued": len(d.queue), "running": running.id if running else None,
         "secure": d.keys is not None, "time": time.time(),
     }
     return body, []
 
 
-def _check_capacity(d: Daemon, inline_bytes: int) -> None:
+def check_capacity(d: Daemon, inline_bytes: int) -> None:
     if d.stopping:
         raise ProtocolError("shutting_down", "the daemon is shutting down; submit again after it restarts")
     if len(d.queue) >= d.config.max_queued_jobs:
@@ -88,44 +96,49 @@ def _check_capacity(d: Daemon, inline_bytes: int) -> None:
                                           f"{d.config.max_queued_bytes / 2**20:.0f} MiB); wait or send paths")
 
 
+def submit_key(d: Daemon, req: Request, identity: bytes) -> tuple:
+    """What makes a submission a resend of an earlier one: the same client, request id, operation and
+    arguments (a digest of ``args`` and of the blob sizes). Anything else is a fresh request."""
+    digest = hashlib.sha256(msgpack.packb(req.args, use_bin_type=True))
+    for blob in req.blobs:
+        digest.update(len(blob).to_bytes(8, "little"))
+    return d.client_key(identity), req.id, req.op, digest.hexdigest()
+
+
 def _submit(d: Daemon, req: Request, peer_id: bytes, build: Callable[[str], tuple]) -> Reply:
-    """Queue a job built by ``build(job id) -> (payload, description, priority, watch)``, once per request id."""
-    known = d.recent_submits.get(req.id)
+    """Queue a job built by ``build(job id) -> (payload, description, priority, watch)`` on the preparation
+    thread, once per submission key: a resend gets the same job (or waits for the same preparation)."""
+    key = submit_key(d, req, peer_id)
+    known = d.recent_submits.get(key)
     if known is not None and known in d.book.jobs:  # a client retrying after a timeout: same job
         job = d.book.jobs[known]
-        if req.args.get("watch") is False or job.terminal:
-            return {"job": job.record(), "seq": job.seq}, []
-    else:
-        inline_bytes = sum(len(b) for b in req.blobs)
-        _check_capacity(d, inline_bytes)
-        job_id = new_job_id()
-        payload, description, priority, watch = build(job_id)
-        job = Job(id=job_id, op=req.op, priority=priority, request=description, payload=payload,
-                  inline_bytes=inline_bytes)
-        d.enqueue(job, req.id)
-        if not watch:
-            return {"job": job.record(), "seq": job.seq}, []
-    d.watch(job, peer_id, req.id)
-    return {"job": job.record(), "seq": job.seq}, []
+        if req.args.get("watch") is not False and not job.terminal:
+            d.watch(job, peer_id, req.id)
+        return {"job": job.record(), "seq": job.seq}, []
+    check_capacity(d, sum(len(b) for b in req.blobs))
+    d.prepare(key, req, peer_id, build)
+    return None
 
 
 def learn(d: Daemon, req: Request, peer: bytes) -> Reply:
     def build(job_id: str):
         parsed = rq.parse_learn(req.args, len(req.blobs))
         payload = learn_job(parsed, req.blobs, d.roots, d.store)
-        return payload, describe_learn(parsed), parsed.submit.priority, parsed.submit.watch
+        return payload, describe_learn(parsed, payload), parsed.submit.priority, parsed.submit.watch
 
     return _submit(d, req, peer, build)
 
 
 def segment(d: Daemon, req: Request, peer: bytes) -> Reply:
+    fingerprint, preset = d.fingerprint(), d.config.segment_preset  # read on the loop, used on the prep thread
+
     def build(job_id: str):
         parsed = rq.parse_segment(req.args, len(req.blobs))
-        payload = segment_job(parsed, req.blobs, d.roots, d.store, d.results_root / job_id, d.fingerprint(),
-                              d.config.segment_preset)
+        payload = segment_job(parsed, req.blobs, d.roots, d.store, d.results_root / job_id, fingerprint, preset)
         if not payload.frames:
             raise ProtocolError("bad_request", "segment has no frames")
-        return payload, describe_segment(parsed, len(payload.frames)), parsed.submit.priority, parsed.submit.watch
+        description = describe_segment(parsed, payload)
+        return payload, description, parsed.submit.priority, parsed.submit.watch
 
     return _submit(d, req, peer, build)
 

@@ -50,24 +50,28 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     seq: int = 0
     inline_bytes: int = 0  # size of the blobs in ``payload`` (bounded by the daemon's max_queued_bytes)
+    written: list = field(default_factory=list)  # outputs written so far: kept in the record if interrupted
+    saved_at: float = 0.0  # monotonic time of the last record save while running
 
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL
 
-    def record(self) -> dict:
-        """The job as clients see it and as it is stored (JSON-safe)."""
+    def record(self, stored: bool = False) -> dict:
+        """The job as clients see it and as it is stored (JSON-safe). The outputs ``written`` so far are in the
+        stored record of an unfinished job and in the record of a failed or cancelled one."""
         return {
             "id": self.id, "op": self.op, "state": self.state, "priority": self.priority,
             "submitted": self.submitted, "started": self.started, "finished": self.finished,
             "progress": self.progress, "eta_s": self.eta_s, "error": self.error, "result": self.result,
             "request": self.request,
-        }
+        } | ({"written": self.written} if self.written and (self.state in ("failed", "cancelled") or stored
+                                                            and not self.terminal) else {})
 
     @classmethod
     def from_record(cls, data: dict) -> Job:
         keys = ("id", "op", "priority", "state", "submitted", "started", "finished", "progress", "eta_s", "error",
-                "result", "request")
+                "result", "request", "written")
         return cls(**{k: data[k] for k in keys if k in data})
 
 
@@ -163,7 +167,7 @@ class JobBook:
 
     def save(self, job: Job) -> None:
         try:
-            _write_json(self.folder / f"{job.id}.json", job.record())
+            _write_json(self.folder / f"{job.id}.json", job.record(stored=True))
         except (OSError, ValueError) as exc:  # a full disk must not kill the daemon; the job lives on in memory
             log.error("job %s: could not persist its record: %s", job.id, exc)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1  # 1.1: image limits, disk_full/io_error, idempotency per client, written outputs
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
 MAX_ID_LENGTH = 128

@@ -21,25 +21,38 @@ from smite.errors import SmiteError
 from smite_server.protocol import ProtocolError
 
 SERVER_KEY = "server"
+NAME_MAX = 255  # bytes per path component on Linux, macOS and Windows file systems
 AUTHORIZED = "authorized"
 
 
 class Roots:
-    """The folders requests may read from and write to (real paths, symlinks resolved)."""
+    """The folders requests may read from and write to (real paths, symlinks resolved), minus the daemon's own
+    folders (model store, state, keys) even where a root contains them: a request must not overwrite stored
+    models or other clients' results, nor read keys."""
 
-    def __init__(self, folders: Sequence[str | Path]) -> None:
+    def __init__(self, folders: Sequence[str | Path], excluded: Sequence[str | Path] = ()) -> None:
         self.folders = []
         for folder in folders:
             real = Path(os.path.realpath(Path(folder).expanduser()))
             if not real.is_dir():
                 raise SmiteError(f"root folder {folder} does not exist; create it or fix --root")
             self.folders.append(real)
+        self.excluded = [Path(os.path.realpath(Path(f).expanduser())) for f in excluded]
 
     def as_list(self) -> list[str]:
         return [str(f) for f in self.folders]
 
+    def _refusal(self, real: Path) -> str | None:
+        """Why a real path may not be used, or None."""
+        if any(real == folder or real.is_relative_to(folder) for folder in self.excluded):
+            return "is inside the daemon's own folders (model store, state or keys)"
+        if not any(real == root or real.is_relative_to(root) for root in self.folders):
+            return "is outside the daemon's root folders"
+        return None
+
     def resolve(self, path: str, what: str) -> Path:
-        """The real path of ``path`` if it lies inside a root, else ``ProtocolError('forbidden')``.
+        """The real path of ``path`` if it lies inside a root (and not in the daemon's own folders), else
+        ``ProtocolError('forbidden')``.
 
         The file need not exist (outputs); symlinks in the existing part of the path are followed, so a
         link inside a root pointing outside is refused.
@@ -50,19 +63,41 @@ class Roots:
         given = Path(path)
         if not given.is_absolute():
             raise ProtocolError("bad_request", f"{what} {path[:200]!r} must be an absolute path")
+        _check_components(given, what)
         real = Path(os.path.realpath(given))
-        if not any(real == root or real.is_relative_to(root) for root in self.folders):
-            raise ProtocolError("forbidden", f"{what} {path[:200]!r} is outside the daemon's root folders")
+        refusal = self._refusal(real)
+        if refusal:
+            raise ProtocolError("forbidden", f"{what} {path[:200]!r} {refusal}")
         return real
 
     def resolve_pattern(self, pattern: str, what: str) -> Path:
-        """A frame pattern (``/out/mattes.####.exr``): its folder must resolve inside a root."""
+        """A frame pattern or output file (``/out/mattes.####.exr``): its folder must resolve inside a root."""
         given = Path(pattern)
         if not given.is_absolute():
             raise ProtocolError("bad_request", f"{what} {pattern[:200]!r} must be an absolute path")
-        if given.name in ("", ".", ".."):
-            raise ProtocolError("bad_request", f"{what} {pattern[:200]!r} must end in a file name")
+        if pattern.endswith(("/", os.sep)) or given.name in ("", ".", ".."):
+            raise ProtocolError("bad_request", f"{what} {pattern[:200]!r} must end in a file name, not a folder")
+        _check_components(given, what)
         return self.resolve(str(given.parent), what) / given.name
+
+    def confine(self, path: Path, what: str) -> Path:
+        """Check ``path`` again when a job opens or writes it: it must still resolve inside a root (a folder
+        swapped for a symlink to elsewhere after submission is refused, not followed). Returns the real path
+        to open, so what is opened is what was checked; ``SmiteError`` with code ``forbidden`` otherwise."""
+        real = Path(os.path.realpath(path))
+        refusal = self._refusal(real)
+        if refusal:
+            shown = str(path)[:200] if real == path else f"{str(path)[:200]} (now {str(real)[:200]})"
+            raise SmiteError(f"{what} {shown} {refusal}; refusing to follow it", code="forbidden")
+        return real
+
+
+def _check_components(path: Path, what: str) -> None:
+    """Refuse a path with a component longer than file systems allow (it would fail later as an OSError)."""
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in path.parts), default=0)
+    if longest > NAME_MAX:
+        raise ProtocolError("bad_input", f"{what} {str(path)[:120]!r}... has a path component of {longest} bytes; "
+                                         f"file names are limited to {NAME_MAX}")
 
 
 def is_local_address(address: str) -> bool:

@@ -1,7 +1,8 @@
 """Turning checked learn/segment requests into worker jobs: paths resolved inside the roots, blobs attached.
 
-Runs on the daemon loop, so it only does cheap file-system work (``realpath``, listing a sequence's
-folder, reading a model's JSON header); images are read later by the worker.
+Runs on the daemon's preparation thread, never on the request loop: it resolves paths (``realpath``),
+lists a sequence's folder and reads a model's JSON header; images are read later by the worker, which
+checks every path against the roots again when it opens it (``Roots.confine``).
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from smite.errors import SmiteError
+from smite.io import sequences
 from smite_server.protocol import ProtocolError
 from smite_server.requests import MAX_FRAMES_PER_JOB, ImageRef, LearnRequest, MaskRef, SegmentRequest
 from smite_server.security import Roots
 from smite_server.store import ModelStore, read_header
 from smite_server.tasks import LearnJob, SegmentJob, Source, pattern_paths
+
+# The frame count is checked before expanding; the one frame-list parser counts it (all forms, negative frames).
+count_frames = sequences.count_frames
 
 
 def _source(ref: ImageRef, blobs: list, roots: Roots, what: str) -> Source:
@@ -41,7 +46,8 @@ def learn_job(req: LearnRequest, blobs: list, roots: Roots, store: ModelStore) -
         frames=[_source(f, blobs, roots, f"args.frames[{i}]") for i, f in enumerate(req.frames)],
         masks=[_mask(m, blobs, roots, f"args.masks[{i}]") for i, m in enumerate(req.masks)],
         parts=req.parts, name=req.name, store_path=store.path(req.name), reference_ids=req.reference_ids,
-        settings=req.settings, colorspace=req.colorspace, save_to=save_to,
+        settings=req.settings, colorspace=req.colorspace, save_to=save_to, overwrite=req.overwrite,
+        confine=roots.confine,
     )
 
 
@@ -53,6 +59,9 @@ def _frames(req: SegmentRequest, blobs: list, roots: Roots) -> list[tuple[int, S
     from smite.io.sequences import expand_frames
 
     pattern, frame_range = req.sequence
+    if frame_range is not None and count_frames(frame_range) > MAX_FRAMES_PER_JOB:  # before expanding it
+        raise ProtocolError("bad_request", f"args.sequence.frames {frame_range[:60]!r} names "
+                                           f"{count_frames(frame_range)} frames; at most {MAX_FRAMES_PER_JOB} per job")
     folder_pattern = roots.resolve_pattern(pattern, "args.sequence.pattern")
     try:
         frames = expand_frames(str(folder_pattern), frame_range)
@@ -60,7 +69,8 @@ def _frames(req: SegmentRequest, blobs: list, roots: Roots) -> list[tuple[int, S
         raise ProtocolError(exc.code, str(exc)) from exc
     if len(frames) > MAX_FRAMES_PER_JOB:
         raise ProtocolError("bad_request", f"{len(frames)} frames; at most {MAX_FRAMES_PER_JOB} per job")
-    return [(n, roots.resolve(str(p), "args.sequence frame")) for n, p in frames]
+    # The folder is resolved inside a root; each file is checked again (symlinks followed) when it is read.
+    return frames
 
 
 def _check_outputs(output: str, frames: list[tuple[int, Source]]) -> None:
@@ -113,16 +123,21 @@ def segment_job(req: SegmentRequest, blobs: list, roots: Roots, store: ModelStor
         frames=frames, model_path=model_path, model_name=model_name, output=output,
         results_dir=results_dir, cryptomatte=req.cryptomatte, ranks=req.ranks,
         settings={"preset": default_preset} | req.settings,
-        colorspace=req.colorspace, stream_outputs=req.stream_outputs,
+        colorspace=req.colorspace, stream_outputs=req.stream_outputs, model_in_roots=req.model_path is not None,
+        confine=roots.confine,
     )
 
 
-def describe_learn(req: LearnRequest) -> dict:
-    """The request as kept in the job record (references, not bytes)."""
+def describe_learn(req: LearnRequest, job: LearnJob) -> dict:
+    """The request as kept in the job record (references, not bytes; ``save_to`` resolved, so that a restarted
+    daemon knows which folder it wrote to)."""
     return {"name": req.name, "parts": req.parts, "frames": [f.describe() for f in req.frames],
-            "masks": [m.describe() for m in req.masks], "settings": req.settings}
+            "masks": [m.describe() for m in req.masks], "settings": req.settings, "overwrite": req.overwrite,
+            "save_to": str(job.save_to) if job.save_to else None}
 
 
-def describe_segment(req: SegmentRequest, frames: int) -> dict:
-    return {"model": req.model, "model_path": req.model_path, "frames": frames, "output": req.output,
-            "cryptomatte": req.cryptomatte, "settings": req.settings}
+def describe_segment(req: SegmentRequest, job: SegmentJob) -> dict:
+    """The request as kept in the job record; ``output_folder`` is the resolved folder the mattes go to."""
+    folder = str(Path(job.output).parent) if job.output is not None else None
+    return {"model": req.model, "model_path": req.model_path, "frames": len(job.frames), "output": req.output,
+            "output_folder": folder, "cryptomatte": req.cryptomatte, "settings": req.settings}

@@ -3,13 +3,15 @@ Engine, write outputs (files under the roots, or EXR bytes kept in the job's res
 progress and outputs through ``emit(event, body, blobs)``.
 
 The daemon has already checked the request and resolved every path inside the roots (``LearnJob`` /
-``SegmentJob``); what can still fail here (corrupt image, NaN pixels, another backbone's model) fails as
-a ``SmiteError`` with its code and becomes the job's error.
+``SegmentJob``); each path is checked again (``confine``) right before it is opened or written, so a folder
+swapped for a symlink after submission is refused. What can still fail here (corrupt image, NaN pixels,
+another backbone's model, a full disk) fails as a ``SmiteError`` with its code and becomes the job's error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +26,12 @@ from smite.io.images import read_image, read_image_bytes, read_reference_mask
 Emit = Callable[..., None]  # emit(event: str, body: dict, blobs: list[bytes] = ())
 Inline = tuple[bytes | memoryview, str]  # (encoded file bytes, file name with extension)
 Source = Path | Inline
+Confine = Callable[[Path, str], Path]  # security.Roots.confine: re-check a path inside the roots at use
+
+
+def unconfined(path: Path, what: str) -> Path:
+    """No re-check (paths that did not come from a request)."""
+    return path
 
 
 @dataclass
@@ -39,6 +47,8 @@ class LearnJob:
     settings: dict = field(default_factory=dict)
     colorspace: str | None = None
     save_to: Path | None = None
+    overwrite: bool = False
+    confine: Confine = unconfined
 
 
 @dataclass
@@ -55,26 +65,28 @@ class SegmentJob:
     settings: dict = field(default_factory=dict)
     colorspace: str | None = None
     stream_outputs: bool = True
+    model_in_roots: bool = False  # model_path came from the request (re-checked at use), not the store
+    confine: Confine = unconfined
 
 
 def source_name(source: Source) -> str:
     return source.name if isinstance(source, Path) else source[1]
 
 
-def read_plate(source: Source, colorspace: str | None) -> np.ndarray:
-    """A plate as float32 (H, W, 3) in [0, 1] from a path or inline bytes."""
+def read_plate(source: Source, colorspace: str | None, confine: Confine = unconfined) -> np.ndarray:
+    """A plate as float32 (H, W, 3) in [0, 1] from a path (checked inside the roots now) or inline bytes."""
     if isinstance(source, Path):
-        return read_image(source, colorspace)
+        return read_image(confine(source, "frame"), colorspace)
     return read_image_bytes(source[0], source[1], colorspace)
 
 
 @contextlib.contextmanager
-def _as_paths(mask: Source | Mapping[str, Source]) -> Iterator[Path | dict[str, Path]]:
+def _as_paths(mask: Source | Mapping[str, Source], confine: Confine) -> Iterator[Path | dict[str, Path]]:
     """Inline mask bytes written to a private temp folder (the mask readers take files)."""
     with tempfile.TemporaryDirectory(prefix="smite-mask-") as folder:
         def place(source: Source, index: int) -> Path:
             if isinstance(source, Path):
-                return source
+                return confine(source, "mask")
             path = Path(folder) / f"{index}{Path(source[1]).suffix.lower()}"
             path.write_bytes(source[0])
             return path
@@ -85,9 +97,9 @@ def _as_paths(mask: Source | Mapping[str, Source]) -> Iterator[Path | dict[str, 
             yield place(mask, 0)
 
 
-def read_mask(mask: Source | Mapping[str, Source], parts: list[str]) -> np.ndarray:
+def read_mask(mask: Source | Mapping[str, Source], parts: list[str], confine: Confine = unconfined) -> np.ndarray:
     """A label map int64 (H, W) from a label image, a matte EXR, or {part: matte} sources."""
-    with _as_paths(mask) as source:
+    with _as_paths(mask, confine) as source:
         return read_reference_mask(source, list(parts))
 
 
@@ -99,10 +111,10 @@ def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> 
     """Learn a part model and store it; returns the job result."""
     from smite.learn.learner import LearnSettings
 
-    frames = [read_plate(f, job.colorspace) for f in job.frames]
-    masks = [read_mask(m, job.parts) for m in job.masks]
+    frames = [read_plate(f, job.colorspace, job.confine) for f in job.frames]
+    masks = [read_mask(m, job.parts, job.confine) for m in job.masks]
     ids = job.reference_ids or [source_name(f) for f in job.frames]
-    settings = LearnSettings.for_backbone(engine.backbone, **job.settings)
+    settings = LearnSettings.for_backbone(engine.backbone_for(None), **job.settings)
 
     def progress(p) -> None:
         miou = None if p.miou is None else float(p.miou)
@@ -112,11 +124,32 @@ def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> 
 
     model = engine.learn(frames, masks, job.parts, reference_ids=ids, settings=settings, progress=progress,
                          cancel=cancel)
-    stored = model.save(job.store_path)
-    saved = model.save(job.save_to) if job.save_to is not None else None
+    from smite_server.store import store_model
+
+    folder = job.confine(job.save_to.parent, "args.save_to folder") if job.save_to is not None else None
+    stored = writing(lambda: store_model(model, job.store_path, job.overwrite))
+    saved = None
+    if job.save_to is not None:
+        folder = job.confine(job.save_to.parent, "args.save_to folder")  # again: storing took a moment
+        saved = writing(lambda: model.save(folder / job.save_to.name))
     return {"model": job.name, "path": str(stored), "saved_to": str(saved) if saved else None,
             "part_names": model.part_names, "validation_miou": model.validation_miou,
             "base_model": model.base_model, "base_fingerprint": model.base_fingerprint}
+
+
+def writing(write: Callable[[], object]) -> object:
+    """Run ``write``; a failed write is ``disk_full`` (no space or quota left) or ``io_error``, not bad input."""
+    try:
+        return write()
+    except (SmiteError, OSError) as exc:
+        cause = exc if isinstance(exc, OSError) else exc.__cause__
+        if isinstance(exc, SmiteError) and not isinstance(cause, OSError):
+            raise
+        code = "io_error"
+        if cause.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(cause):
+            code = "disk_full"
+        message = str(exc) if isinstance(exc, SmiteError) else f"could not write: {cause.strerror or cause}"
+        raise SmiteError(message, code=code) from cause
 
 
 def _finite(value: float) -> float | None:
@@ -137,9 +170,9 @@ def _writer(job: SegmentJob):
 
 def pattern_paths(pattern: str, numbers: list[int]) -> list[Path]:
     """The file of each frame number: ``pattern`` with ``####``/``%04d``, or one plain path for one frame."""
-    from smite.io.sequences import expand_frames
+    from smite.io.sequences import expand_frames, has_frame_token
 
-    if len(numbers) == 1 and "#" not in Path(pattern).name and "%" not in Path(pattern).name:
+    if len(numbers) == 1 and not has_frame_token(pattern):
         return [Path(pattern)]
     paths = [p for _, p in expand_frames(pattern, ",".join(str(n) for n in numbers))]
     if len(paths) != len(numbers) or len(set(paths)) != len(paths):  # repeated frame numbers
@@ -155,24 +188,48 @@ def output_paths(job: SegmentJob) -> list[Path]:
     return pattern_paths(job.output, [n for n, _ in job.frames])
 
 
+def _load_model(job: SegmentJob, engine):
+    """The job's part model, checked against the engine's backbone (an unpinned daemon loads the backbone the
+    part model names); errors name the file."""
+    from smite.model.partmodel import PartModel
+
+    path = job.confine(job.model_path, "args.model_path") if job.model_in_roots else job.model_path
+    model = PartModel.load(path)
+    try:
+        model.check_backbone(engine.backbone_for(model))
+    except SmiteError as exc:
+        raise SmiteError(f"{path.name}: {exc}", code=exc.code) from None
+    return model
+
+
+def _write_matte(job: SegmentJob, path: Path, write: Callable[[Path], None]) -> None:
+    """Write one matte EXR: an output folder under the roots is checked again before it is made and before
+    the file is written into its real path (``atomic_path`` writes a temp file and renames it over the name,
+    so a symlink planted at the name is replaced, never followed)."""
+    if job.output is not None:
+        job.confine(path.parent, "args.output folder")
+    writing(lambda: path.parent.mkdir(parents=True, exist_ok=True))
+    if job.output is not None:
+        path = job.confine(path.parent, "args.output folder") / path.name
+    writing(lambda: write(path))
+
+
 def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
     """Segment the frames and write one matte EXR per frame; returns the job result."""
-    from smite.model.partmodel import PartModel
     from smite.video.settings import SegmentSettings
 
-    model = PartModel.load(job.model_path)
-    model.check_backbone(engine.backbone)
+    model = _load_model(job, engine)
     outputs, write = output_paths(job), _writer(job)
     if job.output is None:
         job.results_dir.mkdir(parents=True, exist_ok=True)
-    plates = (read_plate(src, job.colorspace) for _, src in job.frames)
+    plates = (read_plate(src, job.colorspace, job.confine) for _, src in job.frames)
     meta = {"model": model.base_model, "model_name": job.model_name, "reference_ids": model.reference_ids}
     started, written = time.time(), []
     settings = SegmentSettings(**job.settings) if job.settings else None
     for (number, _), path, mattes in zip(job.frames, outputs, engine.segment(model, plates, settings, cancel,
                                                                              len(job.frames))):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(path, mattes.alphas, mattes.labels, model.part_names, meta | {"frame": number})
+        _write_matte(job, path, lambda p, m=mattes, n=number: write(
+            p, m.alphas, m.labels, model.part_names, meta | {"frame": n}))
         index = len(written)
         written.append({"frame": number, "index": index} | ({} if job.output is None else {"path": str(path)}))
         blobs = [path.read_bytes()] if job.output is None and job.stream_outputs else []
@@ -183,4 +240,3 @@ def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool])
                                                                                     len(job.frames))})
     return {"model": job.model_name, "part_names": model.part_names, "inline": job.output is None,
             "cryptomatte": job.cryptomatte, "outputs": written}
-

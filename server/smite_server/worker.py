@@ -117,6 +117,13 @@ class Worker(threading.Thread):
             log.info("no job for %.0f s: unloading the backbone to free memory", self.idle_unload_s)
             self.engine.unload()
 
+    def _device(self) -> str:
+        """The engine's device name ("cpu", "cuda:0"...), for error messages."""
+        try:
+            return str(self.engine.info().get("device") or "cpu")
+        except Exception:  # reporting an error must not fail on the report
+            return "cpu"
+
     def _emit(self, job: Job, kind: str, body: dict, blobs=()) -> None:
         self.outbox.post(WorkerEvent(job, kind, body, list(blobs)))
 
@@ -132,7 +139,7 @@ class Worker(threading.Thread):
             error = {"code": exc.code, "message": str(exc)}
         except Exception as exc:  # a bug or no memory: log it in full, answer one line, keep serving
             log.error("job %s %s: %s\n%s", job.id, job.op, type(exc).__name__, traceback.format_exc())
-            state, error = "failed", _unexpected(exc)
+            state, error = "failed", _unexpected(exc, self._device())
         finally:
             job.payload = None  # drop inline bytes as soon as possible
         took = time.time() - started
@@ -157,9 +164,14 @@ class Worker(threading.Thread):
         raise TypeError(f"unknown job payload {type(payload).__name__}")
 
 
-def _unexpected(exc: Exception) -> dict:
-    """The job error for an exception that is not a SmiteError: out of memory, or a bug."""
+def _unexpected(exc: Exception, device: str = "cpu") -> dict:
+    """The job error for an exception that is not a SmiteError: out of memory, or a bug. Advice about GPU
+    memory only where the device is a GPU: a CPU daemon ran out of the machine's RAM."""
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
-        return {"code": "out_of_memory", "message": "the device ran out of memory; close other GPU tools, "
-                                                    "send smaller frames, or run fewer parts"}
+        if device.startswith("cuda") and not isinstance(exc, MemoryError):
+            message = (f"the GPU ({device}) ran out of memory; close other GPU tools, send smaller frames, "
+                       "or run fewer parts")
+        else:
+            message = "the daemon ran out of memory (RAM); send smaller frames, fewer frames per job, or fewer parts"
+        return {"code": "out_of_memory", "message": message}
     return {"code": "internal", "message": f"internal error ({type(exc).__name__}); see the daemon log"}

@@ -102,21 +102,67 @@ def _write_pixels(path: Path, spec: oiio.ImageSpec, pixels: np.ndarray) -> None:
 # Reading files
 
 
+@dataclass(frozen=True)
+class PixelLimits:
+    """Largest image a reader decodes, checked on the headers before any pixel is read (a few-KB PNG or EXR
+    can declare 20000x20000 pixels). Defaults fit 8K plates (8192x8192 RGBA in float32 is 1 GiB)."""
+
+    max_pixels: int = 8192 * 8192  # width x height of the display window and of the data window
+    max_channels: int = 1024  # OIIO's own default limit, parts + label of a matte EXR
+    max_samples: int = 8192 * 8192 * 4  # pixels x channels: the float32 buffer a read allocates
+
+    def as_dict(self) -> dict:
+        return {"max_image_pixels": self.max_pixels, "max_image_channels": self.max_channels,
+                "max_image_samples": self.max_samples}
+
+
+MAX_SUBIMAGES = 256
+_limits = PixelLimits()
+
+
+def set_pixel_limits(limits: PixelLimits) -> None:
+    """Set the limits every image reader of this process checks (the daemon sets its own at start)."""
+    global _limits
+    _limits = limits
+
+
+def pixel_limits() -> PixelLimits:
+    return _limits
+
+
+def _check_size(spec: oiio.ImageSpec, label: str) -> None:
+    """Refuse an image whose header asks for more pixels, channels or samples than the limits allow."""
+    lim = _limits
+    data = spec.width * spec.height * max(spec.depth, 1)
+    full = spec.full_width * spec.full_height * max(spec.full_depth, 1)
+    pixels = max(data, full)
+    size = f"{spec.full_width}x{spec.full_height} (data window {spec.width}x{spec.height}), {spec.nchannels} channels"
+    if pixels > lim.max_pixels or spec.nchannels > lim.max_channels or pixels * spec.nchannels > lim.max_samples:
+        raise SmiteError(f"{label} is {size}: over the limits of {lim.max_pixels} pixels, {lim.max_channels} "
+                         f"channels and {lim.max_samples} samples (pixels x channels); send a smaller image")
+
+
 def _open_specs(path: Path, label: str) -> list[oiio.ImageSpec]:
-    """Headers of all subimages of ``path``; ``label`` names the file in errors."""
-    if not path.exists():
-        raise SmiteError(f"{label} does not exist")
-    if not path.is_file():
-        raise SmiteError(f"{label} is not a file")
+    """Headers of all subimages of ``path``, each within the pixel limits; ``label`` names the file in errors."""
+    try:
+        if not path.exists():
+            raise SmiteError(f"{label} does not exist")
+        if not path.is_file():
+            raise SmiteError(f"{label} is not a file")
+    except OSError as exc:  # a 300-character file name, a permission problem...
+        raise SmiteError(f"could not read {label[:300]}: {exc.strerror or exc}") from None
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         raise _read_error(label, path, oiio.geterror())
     specs = []
     try:
-        while inp.seek_subimage(len(specs), 0):
+        while len(specs) <= MAX_SUBIMAGES and inp.seek_subimage(len(specs), 0):
             specs.append(inp.spec().copy())
+            _check_size(specs[-1], label)
     finally:
         inp.close()
+    if len(specs) > MAX_SUBIMAGES:
+        raise SmiteError(f"{label} has more than {MAX_SUBIMAGES} subimages (parts); not a plate or mask")
     return specs
 
 

@@ -25,6 +25,7 @@ class DaemonProcess:
     extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     address: str | None = None
+    own_folders_in_root: bool = False  # model store and state inside the root (the daemon must refuse them)
 
     @property
     def root(self) -> Path:
@@ -32,11 +33,11 @@ class DaemonProcess:
 
     @property
     def store(self) -> Path:
-        return self.home / "store"
+        return self.root / ".smite" / "models" if self.own_folders_in_root else self.home / "store"
 
     @property
     def state(self) -> Path:
-        return self.home / "state"
+        return self.root / ".smite" / "daemon" if self.own_folders_in_root else self.home / "state"
 
     def start(self) -> DaemonProcess:
         for folder in (self.root, self.store, self.state):

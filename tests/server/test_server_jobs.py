@@ -15,7 +15,7 @@ from smite.io.images import read_mattes_exr
 def test_hello_reports_versions_backbone_and_limits(daemon):
     with daemon.client() as client:
         info = client.hello()
-    assert info["protocol"] == "1.0" and info["protocol_major"] == 1
+    assert info["protocol"] == "1.1" and info["protocol_major"] == 1
     assert info["backbone"] == "tiny" and info["device"] == "cpu"
     assert info["limits"]["max_message_bytes"] == 8 * 1024 * 1024
     assert info["roots"] == [str(daemon.root.resolve())]

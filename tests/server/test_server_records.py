@@ -78,20 +78,20 @@ def test_model_store_lists_describes_and_deletes(tmp_path):
 def test_submissions_are_refused_when_the_queue_is_full_or_holds_too_many_inline_bytes():
     from types import SimpleNamespace
 
-    from smite_server.handlers import _check_capacity
+    from smite_server.handlers import check_capacity
 
     config = SimpleNamespace(max_queued_jobs=2, max_queued_bytes=1000)
     daemon = SimpleNamespace(stopping=False, queue=[], config=config, pending_inline_bytes=lambda: 0)
-    _check_capacity(daemon, 5000)  # one big job alone is fine (the message limit bounds it)
+    check_capacity(daemon, 5000)  # one big job alone is fine (the message limit bounds it)
     daemon.pending_inline_bytes = lambda: 800
     with pytest.raises(ProtocolError) as err:
-        _check_capacity(daemon, 300)
+        check_capacity(daemon, 300)
     assert err.value.code == "queue_full" and "MiB" in err.value.message
     daemon.pending_inline_bytes, daemon.queue = (lambda: 0), [1, 2]
     with pytest.raises(ProtocolError) as err:
-        _check_capacity(daemon, 0)
+        check_capacity(daemon, 0)
     assert err.value.code == "queue_full"
     daemon.queue, daemon.stopping = [], True
     with pytest.raises(ProtocolError) as err:
-        _check_capacity(daemon, 0)
+        check_capacity(daemon, 0)
     assert err.value.code == "shutting_down"
