@@ -13,6 +13,7 @@ from pathlib import Path
 from smite import __version__
 from smite.errors import SmiteError
 from smite.evaluate.files import add_eval_parser
+from smite.farm.cli import add_farm_parser, add_render_parser
 from smite.hosts.blender_extension import add_blender_extension_parser
 from smite.hosts.nuke_install import add_install_nuke_parser
 
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_eval_parser(sub)
+    add_render_parser(sub)
+    add_farm_parser(sub)
     add_blender_extension_parser(sub)
     add_install_nuke_parser(sub)
 
