@@ -414,7 +414,7 @@ class Node:
 
     def setName(self, name: str, uncollide: bool = False, updateExpressions: bool = False) -> None:  # noqa: N802, N803
         self._live("setName")
-        siblings = {n._name for n in (self._parent._children if self._parent else []) if n is not self}
+        siblings = {n._name for n in (self._parent.nodes() if self._parent else []) if n is not self}
         base, i = name, 1
         while uncollide and name in siblings:
             name, i = f"{base}{i}", i + 1
@@ -703,11 +703,15 @@ def _read_file(path: str) -> dict:
     pixels = np.asarray(image.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)).reshape(
         spec.height, spec.width, spec.nchannels)
     image.close()
+    integer = spec.format.basetype in (oiio.UINT8, oiio.UINT16)
     out = {}
     for i, name in enumerate(spec.channelnames):
         layer, _, channel = name.rpartition(".")
         channel = _CHANNEL_SUFFIX.get(channel, channel)
-        out[f"{layer or 'rgba'}.{channel}"] = pixels[..., i].copy()
+        values = pixels[..., i].copy()
+        if integer and not layer and channel in ("red", "green", "blue"):  # Nuke's Read: sRGB files -> linear
+            values = np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4)
+        out[f"{layer or 'rgba'}.{channel}"] = values.astype(np.float32)
     return out
 
 
