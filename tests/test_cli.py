@@ -1,4 +1,4 @@
-"""The `smite` CLI end to end on the tiny backbone: learn, segment, errors as one line with exit 2."""
+"""The `smite` CLI end to end on the tiny backbone: learn, segment, errors as one line with their exit code."""
 
 import numpy as np
 import pytest
@@ -36,20 +36,20 @@ def test_learn_then_segment_writes_matte_exrs(shot_files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "code"),
     [
         (["learn", "--frames", "nope.####.png", "--refs", "1", "--masks", "m.####.png", "--names", "a",
-          "-o", "x.smite", "--backbone", "tiny"], "nope"),
+          "-o", "x.smite", "--backbone", "tiny"], "nope", 3),
         (["learn", "--frames", "PLATES", "--refs", "1", "--masks", "MASKS", "--names", "a", "-o", "x.smite",
-          "--backbone", "tiny"], "has label 2 but only 1 parts"),
-        (["segment", "missing.smite", "--frames", "PLATES", "-o", "o.####.exr"], "does not exist"),
+          "--backbone", "tiny"], "has label 2 but only 1 parts", 2),
+        (["segment", "missing.smite", "--frames", "PLATES", "-o", "o.####.exr"], "does not exist", 3),
     ],
 )
-def test_user_mistakes_print_one_line_and_exit_2(shot_files, tmp_path, capsys, argv, message):
+def test_user_mistakes_print_one_line_and_exit_with_their_code(shot_files, tmp_path, capsys, argv, message, code):
     _, paths, _ = shot_files
     argv = [a.replace("PLATES", paths["plates"]).replace("MASKS", paths["masks"]) for a in argv]
     argv = [str(tmp_path / a) if a.endswith(".smite") else a for a in argv]
-    assert main(argv) == 2
+    assert main(argv) == code  # 2 bad input, 3 not found (smite.exit_codes)
     err = capsys.readouterr().err.strip().splitlines()[-1]  # earlier lines: progress bars
     assert err.startswith("smite: error:") and message in err and "Traceback" not in err
 

@@ -146,7 +146,7 @@ def _open_specs(path: Path, label: str) -> list[oiio.ImageSpec]:
     """Headers of all subimages of ``path``, each within the pixel limits; ``label`` names the file in errors."""
     try:
         if not path.exists():
-            raise SmiteError(f"{label} does not exist")
+            raise SmiteError(f"{label} does not exist", code="not_found")
         if not path.is_file():
             raise SmiteError(f"{label} is not a file")
     except OSError as exc:  # a 300-character file name, a permission problem...

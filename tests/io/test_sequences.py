@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from smite.errors import SmiteError
-from smite.io.sequences import expand_frames, parse_frame_range
+from smite.io.sequences import count_frames, expand_frames, format_frame_range, has_frame_token, parse_frame_range
 
 
 @pytest.mark.parametrize(
@@ -19,13 +19,22 @@ from smite.io.sequences import expand_frames, parse_frame_range
         (" 20, 1-2 ,2 ", [1, 2, 20]),
         ("7", [7]),
         ("0-2", [0, 1, 2]),
+        ("1001-1100x2", list(range(1001, 1101, 2))),
+        ("1001 1005 1010-1020", [1001, 1005, *range(1010, 1021)]),
+        ("1001,1005,1010-1020", [1001, 1005, *range(1010, 1021)]),
+        ("1001, 1005  1010-1020\t", [1001, 1005, *range(1010, 1021)]),
+        ("-4", [-4]),
+        ("-3--1", [-3, -2, -1]),
+        ("-2-2", [-2, -1, 0, 1, 2]),
+        ("-10--1x3", [-10, -7, -4, -1]),
     ],
 )
 def test_parse_frame_range(spec, expected):
     assert parse_frame_range(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["", "  ", "a", "5-1", "1-10x0", "1--3", "1-3x", "1,,2", "-4", "1-2000000"])
+@pytest.mark.parametrize("spec", ["", "  ", "a", "5-1", "1-10x0", "1--3", "1-3x", "1,,2", "--4", "1-2000000",
+                                  "1-5x-1", "1.5", "1-3 x2", "1_000"])
 def test_parse_frame_range_errors(spec):
     with pytest.raises(SmiteError) as err:
         parse_frame_range(spec)
@@ -39,6 +48,11 @@ def test_parse_frame_range_errors(spec):
         ("plate.%04d.exr", "plate.0007.exr"),
         ("plate.####.exr", "plate.0007.exr"),
         ("plate.%d.exr", "plate.7.exr"),
+        ("plate.@@@@.exr", "plate.0007.exr"),
+        ("plate.$F4.exr", "plate.0007.exr"),
+        ("plate.${F4}.exr", "plate.0007.exr"),
+        ("plate.$F.exr", "plate.7.exr"),
+        ("plate_#.exr", "plate_7.exr"),
     ],
 )
 def test_expand_with_frames_formats_padding(tmp_path, pattern, name_of_7):
@@ -99,7 +113,7 @@ def test_glob_missing_folder(tmp_path):
 
 
 def test_two_placeholders_rejected(tmp_path):
-    with pytest.raises(SmiteError, match="2 frame placeholders"):
+    with pytest.raises(SmiteError, match="2 frame tokens"):
         expand_frames(str(tmp_path / "p.##.%04d.exr"), "1")
 
 
@@ -110,5 +124,36 @@ def test_plain_path_frame_from_name(tmp_path):
 
 
 def test_plain_path_with_frames_rejected(tmp_path):
-    with pytest.raises(SmiteError, match="no frame placeholder"):
+    with pytest.raises(SmiteError, match="no frame token"):
         expand_frames(str(tmp_path / "ref.png"), "1-3")
+
+
+def test_negative_frames_format_like_printf_and_glob_back(tmp_path):
+    result = expand_frames(str(tmp_path / "p.####.exr"), "-2-1")
+    assert [p.name for _, p in result] == ["p.-002.exr", "p.-001.exr", "p.0000.exr", "p.0001.exr"]
+    _touch(tmp_path, *(p.name for _, p in result))
+    for pattern in ("p.####.exr", "p.%04d.exr", "p.@@@@.exr", "p.$F4.exr"):
+        assert expand_frames(str(tmp_path / pattern)) == result
+
+
+def test_plain_path_negative_frame_only_after_a_separator(tmp_path):
+    assert expand_frames(str(tmp_path / "ref.-005.png"))[0][0] == -5
+    assert expand_frames(str(tmp_path / "ref_-5.png"))[0][0] == -5
+    assert expand_frames(str(tmp_path / "plate-0042.png"))[0][0] == 42
+
+
+def test_count_frames_does_not_expand_and_counts_repeats():
+    assert count_frames("1-10 5 -3--1 1-10x5") == 10 + 1 + 3 + 2
+    with pytest.raises(SmiteError, match="more than"):
+        count_frames("1-99999999")
+
+
+def test_format_frame_range_round_trips():
+    frames = [-3, -2, 1, 5, 6, 7, 1001]
+    assert format_frame_range(frames) == "-3--2 1 5-7 1001"
+    assert parse_frame_range(format_frame_range(frames)) == frames
+
+
+def test_has_frame_token():
+    assert all(has_frame_token(p) for p in ("a.####.exr", "a.%04d.exr", "a.@.exr", "a.$F4.exr", "a.%d.exr"))
+    assert not any(has_frame_token(p) for p in ("a.exr", "take#2/a.exr", "a.100.exr"))
