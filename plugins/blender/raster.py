@@ -8,14 +8,6 @@ from .plan import ReferenceRender
 from .tree import compositor_tree, output_socket
 
 
-def _set_input(node, name: str, prop: str, value) -> None:
-    """5.x has node settings as input sockets, 4.x as properties."""
-    if name in node.inputs:
-        node.inputs[name].default_value = value
-    elif hasattr(node, prop):
-        setattr(node, prop, value)
-
-
 def _raster_scene(mask, width: int, height: int):
     scene = bpy.data.scenes.new(".smite_raster")
     r = scene.render
@@ -33,8 +25,7 @@ def _raster_scene(mask, width: int, height: int):
     for node in list(tree.nodes):
         tree.nodes.remove(node)  # 4.x's default tree has Render Layers: it would render the 3-D scene
     node = tree.nodes.new("CompositorNodeMask")
-    node.mask = mask
-    _set_input(node, "Size Source", "size_source", "SCENE")
+    node.mask = mask  # its default size source is the scene's resolution (4.x property, 5.x input socket)
     tree.links.new(node.outputs[0], output_socket(tree))
     return scene, tree
 

@@ -36,11 +36,18 @@ def plate_map(scene, settings, files: dict[int, str]) -> FrameMap:
     return map_sequence(min(files), max(files), scene.frame_start, scene.frame_end)
 
 
-def plate_size(settings) -> tuple[int, int]:
+def plate_size(settings, first_file: str) -> tuple[int, int]:
+    """The plate's resolution (a sequence image not yet displayed has none: its first file is read)."""
     block = settings.plate_image if settings.plate_source == "IMAGE" else settings.plate_clip
     width, height = block.size[:]
     if width <= 0 or height <= 0:
-        raise SequenceError(f"cannot read the size of plate {block.name!r}")
+        probe = bpy.data.images.load(first_file, check_existing=False)
+        try:
+            width, height = probe.size[:]
+        finally:
+            bpy.data.images.remove(probe)
+    if width <= 0 or height <= 0:
+        raise SequenceError(f"cannot read the size of plate {block.name!r} ({first_file})")
     return width, height
 
 
@@ -115,7 +122,7 @@ def make_learn_plan(scene, settings, name: str = "", steps: int = 0) -> LearnPla
     used = [p for p in settings.parts if p.use]
     renders = reference_renders([p.layer or p.name for p in used], [p.name for p in used], frames,
                                 os.path.join(output_folder(settings), model))
-    width, height = plate_size(settings)
+    width, height = plate_size(settings, files[min(files)])
     raster.render_layers(settings.mask, renders, width, height)
     return learn_plan(model, renders, plates, learn_settings(steps))
 
