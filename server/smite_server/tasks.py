@@ -111,6 +111,8 @@ def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> 
     """Learn a part model and store it; returns the job result."""
     from smite.learn.learner import LearnSettings
 
+    if job.save_to is not None:  # fail before learning, not after
+        job.confine(job.save_to.parent, "args.save_to folder")
     frames = [read_plate(f, job.colorspace, job.confine) for f in job.frames]
     masks = [read_mask(m, job.parts, job.confine) for m in job.masks]
     ids = job.reference_ids or [source_name(f) for f in job.frames]
