@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames shared by consecutive windows (default 8 for quality, 0 for fast)")
     p.add_argument("--no-coarse-to-fine", dest="coarse_to_fine", action="store_false",
                    help="do not refine the foreground of plates larger than the model frame")
+    p.add_argument("--edges", choices=("refined", "bilinear"), default="refined",
+                   help="matte edges: refined on the plate in the uncertain band (default) or bilinear (the "
+                        "latent-grid maps resized, softer)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--contact-sheet", default=None, help="also write a PNG contact sheet of the labels")
     existing = p.add_mutually_exclusive_group()
@@ -110,10 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="synthetic shot -> learn -> segment -> EXRs, contact sheet, mIoU (tiny model)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--frames", type=int, default=12)
-    p.add_argument("--preset", choices=("fast", "quality"), default="quality")
+    p.add_argument("--frames", type=int, default=12, help="frames of the synthetic shot (fast preset)")
+    p.add_argument("--quality-frames", type=int, default=6,
+                   help="first frames also segmented with the quality preset, to compare (0: skip)")
     p.add_argument("--steps", type=int, default=None, help="learning steps (default: tiny backbone's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--relearn", action="store_true",
+                   help="learn again even when OUT/cache holds a part model learned with the same settings")
     p.set_defaults(func=cmd_demo)
 
     add_eval_parser(sub)
@@ -227,13 +233,14 @@ def cmd_segment(args) -> int:
     settings = SegmentSettings(seed=args.seed, matte_temperature=args.temperature, preset=preset,
                                window=args.window, overlap=args.overlap, tracker=config.value("tracker", args.tracker),
                                tracker_checkpoint=config.value("cotracker_checkpoint", args.cotracker_checkpoint),
-                               coarse_to_fine=args.coarse_to_fine)
+                               coarse_to_fine=args.coarse_to_fine, edges=args.edges)
     colorspace = _colorspace(args)
     with Progress(len(frames), f"segmenting ({preset})", "frame", quiet=args.quiet) as bar:
         def progress(p) -> None:
             bar.update(p.done, f"window {p.window + 1}/{p.windows}: {p.stage}")
 
-        written = engine.segment_files(model, frames, args.out, settings, colorspace, progress=progress)
+        written = engine.segment_files(model, frames, args.out, settings, colorspace, progress=progress,
+                                       name=Path(args.part_model).stem)
         bar.update(len(frames))
     if sheet:
         _write_contact_sheet(sheet, [p for _, p in frames], written, model.part_names, colorspace)
@@ -272,7 +279,9 @@ def cmd_info(args) -> int:
 def cmd_demo(args) -> int:
     from smite.demo import run_demo
 
-    run_demo(Path(args.out), num_frames=args.frames, steps=args.steps, seed=args.seed, preset=args.preset)
+    run_demo(Path(args.out), num_frames=args.frames, steps=args.steps, seed=args.seed,
+             quality_frames=args.quality_frames, reuse=not args.relearn,
+             log=(lambda line: None) if getattr(args, "quiet", False) else print)
     return 0
 
 

@@ -150,12 +150,16 @@ class Engine:
     def segment_files(
         self, part_model, frames: Sequence[tuple[int, Path]], output_pattern: str, settings=None,
         colorspace: str | None = None, progress: Callable | None = None,
-        cancel: Callable[[], bool] | None = None,
+        cancel: Callable[[], bool] | None = None, name: str | None = None,
     ) -> list[Path]:
         """Segment numbered plates and write one matte EXR per frame to ``output_pattern`` (``%04d``/``####``).
 
-        ``progress`` receives ``smite.video.shot.ShotProgress`` as windows advance."""
+        ``progress`` receives ``smite.video.shot.ShotProgress`` as windows advance. Each EXR carries its plate's
+        pixel aspect, timecode, frame rate and camera attributes and the ``smite:`` provenance of
+        ``smite.provenance`` (``name``: the part model's name, e.g. its file stem)."""
+        from smite.io.plate_header import plate_attributes
         from smite.io.sequences import expand_frames
+        from smite.provenance import matte_metadata
 
         numbers = [n for n, _ in frames]
         outputs = [p for _, p in expand_frames(output_pattern, ",".join(map(str, numbers)))]
@@ -163,10 +167,10 @@ class Engine:
             raise SmiteError(f"output {output_pattern!r} needs a frame placeholder (%04d or ####) for several frames")
         plates = (read_image(p, colorspace) for _, p in frames)
         written = []
-        meta = {"model": part_model.base_model, "reference_ids": part_model.reference_ids}
+        meta = matte_metadata(part_model, settings, colorspace, name)
         mattes_of_shot = self.segment(part_model, plates, settings, cancel, len(frames), progress)
-        for (number, _), out, mattes in zip(frames, outputs, mattes_of_shot):
+        for (number, plate), out, mattes in zip(frames, outputs, mattes_of_shot):
             out.parent.mkdir(parents=True, exist_ok=True)
             written.append(write_mattes_exr(out, mattes.alphas, mattes.labels, part_model.part_names,
-                                            meta | {"frame": number}))
+                                            meta | {"frame": number}, plate=plate_attributes(plate)))
         return written

@@ -108,7 +108,7 @@ class Recorder:
     def backbone_for(self, part_model=None):
         return SimpleNamespace(is_tiny=True)
 
-    def segment_files(self, model, frames, output, settings, colorspace, progress=None):
+    def segment_files(self, model, frames, output, settings, colorspace, progress=None, name=None):
         from smite.io.sequences import expand_frames
 
         Recorder.frames = [n for n, _ in frames]

@@ -98,7 +98,7 @@ class Recorder:
     def __init__(self, *args, **kwargs) -> None:
         pass
 
-    def segment_files(self, model, frames, output, settings, colorspace, progress=None):
+    def segment_files(self, model, frames, output, settings, colorspace, progress=None, name=None):
         Recorder.settings, Recorder.colorspace = settings, colorspace
         return [Path(output)]
 

@@ -218,6 +218,7 @@ def _write_matte(job: SegmentJob, path: Path, write: Callable[[Path], None]) -> 
 
 def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
     """Segment the frames and write one matte EXR per frame; returns the job result."""
+    from smite.provenance import matte_metadata
     from smite.video.settings import SegmentSettings
 
     model = _load_model(job, engine)
@@ -225,9 +226,9 @@ def run_segment(engine, job: SegmentJob, emit: Emit, cancel: Callable[[], bool])
     if job.output is None:
         job.results_dir.mkdir(parents=True, exist_ok=True)
     plates = (read_plate(src, job.colorspace, job.confine) for _, src in job.frames)
-    meta = {"model": model.base_model, "model_name": job.model_name, "reference_ids": model.reference_ids}
     started, written = time.time(), []
     settings = SegmentSettings(**job.settings) if job.settings else None
+    meta = matte_metadata(model, settings, job.colorspace, job.model_name)  # smite: provenance (issue 14)
     for (number, _), path, mattes in zip(job.frames, outputs, engine.segment(model, plates, settings, cancel,
                                                                              len(job.frames))):
         _write_matte(job, path, lambda p, m=mattes, n=number: write(

@@ -204,7 +204,9 @@ def _render_local(job: RenderJob, chunk: ChunkPlan, outputs: dict[int, Path], pr
     """Segment the span with the engine in this process and write the owned frames still to do."""
     from smite.engine import Engine
     from smite.io.images import read_image, write_mattes_exr
+    from smite.io.plate_header import plate_attributes
     from smite.model.partmodel import PartModel
+    from smite.provenance import matte_metadata
     from smite.video.guidance import GuidanceSettings
     from smite.video.settings import SegmentSettings
 
@@ -216,13 +218,13 @@ def _render_local(job: RenderJob, chunk: ChunkPlan, outputs: dict[int, Path], pr
         guidance = GuidanceSettings.for_backbone(engine.backbone, iterations=job.guidance_iterations)
     settings = SegmentSettings(**job.settings(), tracker_checkpoint=None, guidance=guidance)
     todo = set(chunk.todo)
-    meta = {"model": model.base_model, "reference_ids": model.reference_ids}
+    meta = matte_metadata(model, settings, job.colorspace, Path(job.part_model).stem)  # smite: provenance
     images = (read_image(p, job.colorspace) for _, p in plates)
-    for (number, _), mattes in zip(plates, engine.segment(model, images, settings, cancel.is_set, len(plates))):
+    for (number, plate), mattes in zip(plates, engine.segment(model, images, settings, cancel.is_set, len(plates))):
         if number in todo:
             outputs[number].parent.mkdir(parents=True, exist_ok=True)
             write_mattes_exr(outputs[number], mattes.alphas, mattes.labels, model.part_names,
-                             meta | {"frame": number})
+                             meta | {"frame": number}, plate=plate_attributes(plate))
             progress.frame(number)
         if cancel.is_set():
             raise SmiteError("render cancelled", code="cancelled")

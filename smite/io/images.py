@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +21,7 @@ import OpenImageIO as oiio
 
 from smite import __version__
 from smite.errors import SmiteError
+from smite.io import plate_header
 
 LABEL_CHANNEL = "smite_label.A"
 META_PREFIX = "smite:"
@@ -461,7 +462,8 @@ class ExtraChannels:
 
 
 def _matte_spec(
-    w: int, h: int, part_names: list[str], metadata: dict | None, extra: ExtraChannels | None = None
+    w: int, h: int, part_names: list[str], metadata: dict | None, extra: ExtraChannels | None = None,
+    plate: Iterable[tuple[str, str, object]] = (),
 ) -> oiio.ImageSpec:
     mattes = tuple(matte_channel(p) for p in part_names) + (LABEL_CHANNEL,)
     extra_names = tuple(extra.names) if extra else ()
@@ -485,6 +487,7 @@ def _matte_spec(
         spec.attribute(META_PREFIX + key, value)
     for key, value in (extra.attributes if extra else {}).items():
         spec.attribute(key, value)
+    plate_header.apply(spec, plate)  # pixel aspect, timecode, fps, camera of the plate
     return spec
 
 
@@ -495,13 +498,15 @@ def write_mattes_exr(
     part_names: list[str],
     metadata: dict | None = None,
     extra: ExtraChannels | None = None,
+    plate: Iterable[tuple[str, str, object]] = (),
 ) -> Path:
     """Write mattes atomically as a ZIP EXR, data window = display window; returns ``path``.
 
     ``alphas`` float (n, H, W) in [0, 1] with the background as part 0; ``labels`` integer (H, W) in 0..n-1;
     ``part_names`` n sanitised names, ``[0] == "background"``. Layers ``smite_<part>.A`` and ``smite_label.A``
     (half); attributes ``smite:parts`` (JSON), ``smite:version`` and ``smite:<key>`` per metadata key
-    (non-strings JSON-encoded). ``extra`` channels (float32) and header entries follow.
+    (non-strings JSON-encoded). ``extra`` channels (float32) and header entries follow. ``plate``: the
+    plate's carried header attributes (``smite.io.plate_header.plate_attributes``).
     """
     alphas, labels, part_names = np.asarray(alphas), np.asarray(labels), list(part_names)
     _check_matte_arrays(alphas, labels, part_names)
@@ -509,7 +514,7 @@ def write_mattes_exr(
     k = len(extra.names) if extra else 0
     if extra and extra.pixels.shape != (h, w, k):
         raise SmiteError(f"extra channels {extra.pixels.shape} do not match the mattes' {(h, w, k)}")
-    spec = _matte_spec(w, h, part_names, metadata, extra)
+    spec = _matte_spec(w, h, part_names, metadata, extra, plate)
     pixels = np.empty((h, w, n + 1 + k), np.float32 if k else np.float16)
     pixels[..., :n] = alphas.transpose(1, 2, 0)
     pixels[..., n] = labels
