@@ -26,6 +26,7 @@ LEARN_OPTIONS = {
     "seed": (int, 0, 2**31 - 1), "lr_tokens": (float, 0.0, 10.0), "lr_kv": (float, 0.0, 1.0),
     "token_clip": (float, 0.0, 1000.0), "sd_weight": (float, 0.0, 1000.0),
     "fourier_weight": (float, 0.0, 1000.0), "map_mode": (str, ("was", "cross"), None),
+    "flip": (bool, None, None),
 }
 SEGMENT_OPTIONS = {
     "seed": (int, 0, 2**31 - 1), "matte_temperature": (float, 1e-3, 1000.0), "map_mode": (str, ("was", "cross"), None),
