@@ -140,6 +140,11 @@ def plan(job: RenderJob, part_names: list[str], say: Callable[[str], None]) -> t
     if chunk.done:
         say(f"skipping {len(chunk.done)} complete frame(s) {frames_spec(chunk.done)} (--force redoes them)")
     if chunk.todo:
+        for folder in {outputs[f].parent for f in chunk.todo}:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SmiteError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from exc
         say(f"chunk {frames_spec(owned)}: writing {frames_spec(chunk.todo)}, segmenting {frames_spec(chunk.span)} "
             f"({len(chunk.span) - len(chunk.todo)} context frame(s))")
     return chunk, outputs
@@ -222,7 +227,6 @@ def _render_local(job: RenderJob, chunk: ChunkPlan, outputs: dict[int, Path], pr
     images = (read_image(p, job.colorspace) for _, p in plates)
     for (number, plate), mattes in zip(plates, engine.segment(model, images, settings, cancel.is_set, len(plates))):
         if number in todo:
-            outputs[number].parent.mkdir(parents=True, exist_ok=True)
             write_mattes_exr(outputs[number], mattes.alphas, mattes.labels, model.part_names,
                              meta | {"frame": number}, plate=plate_attributes(plate))
             progress.frame(number)
