@@ -41,8 +41,8 @@ def _backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "fp16", "bf16"],
                    help="autocast precision of UNet forwards (default: bf16/fp16 on CUDA, fp32 on CPU)")
     p.add_argument("--colorspace", default=None,
-                   help="colour space of float/EXR plates (default $SMITE_COLORSPACE or lin_rec709); converted to "
-                        "sRGB for the model")
+                   help="colour space of the plates, a name of the OCIO config ($OCIO or the built-in one); "
+                        "default $SMITE_COLORSPACE, else by file type: float lin_rec709, log DPX Cineon, 8-bit sRGB")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,14 +21,13 @@ import OpenImageIO as oiio
 
 from smite import __version__
 from smite.errors import SmiteError
-from smite.io import plate_header
+from smite.io import colour, plate_header
 
 LABEL_CHANNEL = "smite_label.A"
 META_PREFIX = "smite:"
 # Parts + the label layer stay within 1024 channels: OIIO's default read limit ("limits:channels") and
 # Nuke's channel budget. (The half-float label ids would be exact up to 2048.)
 MAX_PARTS = 1023
-DISPLAY_SPACE = "sRGB"
 LINEAR_SPACES = ("lin_rec709", "scene_linear")  # default source space of float files, first one known wins
 _FLOAT_TYPES = (oiio.BASETYPE.HALF, oiio.BASETYPE.FLOAT, oiio.BASETYPE.DOUBLE)
 _INTEGRAL_TOLERANCE = 1e-3
@@ -242,33 +241,25 @@ def default_linear_space() -> str:
     return next((s for s in LINEAR_SPACES if config.getColorSpaceIndex(s) >= 0), LINEAR_SPACES[0])
 
 
-def _to_display(rgb: np.ndarray, source: str, label: str) -> np.ndarray:
-    """Convert float32 (H, W, 3) from colour space ``source`` to sRGB with OIIO's built-in OCIO."""
-    out = oiio.ImageBuf()
-    if not oiio.ImageBufAlgo.colorconvert(
-        out, oiio.ImageBuf(np.ascontiguousarray(rgb)), source, DISPLAY_SPACE
-    ):
-        reason = _first_line(out.geterror() or oiio.geterror())
-        raise SmiteError(f"cannot convert {label} from colour space {source!r} to {DISPLAY_SPACE}: {reason}")
-    return out.get_pixels(oiio.FLOAT).reshape(rgb.shape)
-
-
 def _read_plate(path: Path, label: str, colorspace: str | None) -> np.ndarray:
     specs = _open_specs(path, label)
     sub, channels = _pick_colour(specs, label)
     rgb = _read_pixels(path, label, sub)[..., channels]
     _check_finite(rgb, label)
-    source = colorspace or (default_linear_space() if _is_float(specs[sub]) else None)
-    if source:
-        rgb = _to_display(rgb, source, label)
+    declared = colour.file_space(specs[sub], path)  # Cineon/log DPX scans
+    source = colorspace or declared or (default_linear_space() if _is_float(specs[sub]) else None)
+    if source:  # display/view transform for scene-referred plates: highlights roll off, no clip at 1.0
+        rgb = colour.to_model_input(rgb, source, label, default_linear_space())
     return np.ascontiguousarray(np.clip(rgb, 0.0, 1.0), dtype=np.float32)
 
 
 def read_image(path: str | Path, colorspace: str | None = None) -> np.ndarray:
     """Read a plate as display-referred float32 (H, W, 3) in [0, 1].
 
-    Integer files (PNG, JPEG, TIFF 8/16-bit) are normalised; float files (EXR...) are taken as scene-linear
-    (``colorspace``, default ``lin_rec709``) and converted to sRGB; a given ``colorspace`` always applies.
+    Integer files (PNG, JPEG, TIFF 8/16-bit, video DPX) are normalised; float files (EXR...) are taken as
+    scene-linear (``colorspace``, default ``lin_rec709``) and Cineon/log DPX scans as Cineon log; a given
+    ``colorspace`` always applies. Scene-referred sources go through the OCIO display/view transform
+    (``smite.io.colour``), so highlights roll off instead of clipping at 1.0.
     Grey becomes 3 channels, alpha is dropped; a multi-part EXR gives its first subimage with R, G, B.
     """
     return _read_plate(Path(path), str(path), colorspace)
