@@ -69,3 +69,18 @@ def test_progress_bar_cancel_cancels_the_job_and_plates_render_in_chunks(tmp_pat
     assert [f["frame"] for f in args["frames"]] == list(range(1, 11))
     assert args["frames"][0]["path"].endswith("smite/shot/plates/SMITE/plate.0001.exr")  # by path: in a root
     assert args["output"].endswith("smite/shot/mattes/SMITE_hero/hero.####.exr")
+
+
+def test_add_part_chains_a_roto_node_into_a_new_layer(tmp_path):
+    plate = make_plate(tmp_path / "plates", frames=2)
+    node = build_script(fake_nuke, plate, tmp_path / "shot.nk", refs=(1,))
+    before = node.input(1)
+    fake_nuke.answer("eyes")  # what the artist types in the dialog
+    node["add_part"].execute()
+    roto = node.input(1)
+    assert roto.Class() == "Roto" and roto["output"].value() == "smite_eyes" and roto.input(0) is before
+    assert "smite_eyes" in fake_nuke.layers()
+    assert node["parts"].value().split() == sorted([*plate["parts"], "eyes"])
+    fake_nuke.answer("Not A Name")
+    node["add_part"].execute()
+    assert node.input(1) is roto and "Part name 'Not A Name'" in node["error"].value()

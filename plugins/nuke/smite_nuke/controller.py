@@ -270,9 +270,13 @@ class Controller:
                                        os.path.join(refs_folder, "roto.####.exr"))
         roots = transfer.roots(hello)
         options: dict = {"overwrite": True, "reference_ids": [f"{settings.node}:{f}" for f in refs]}
+        learn: dict = {}
         if settings.learn_steps > 0:
             steps = settings.learn_steps
-            options["settings"] = {"steps": steps, "token_steps": max(1, steps // 5), "eval_every": steps}
+            learn = {"steps": steps, "token_steps": max(1, steps // 5), "eval_every": steps}
+        learn |= settings.learn_options
+        if learn:
+            options["settings"] = learn
         if transfer.choose_mode(hello, folder) == "path":
             options["save_to"] = os.path.join(folder, "models", f"{name}.smite")
         job = client.learn([transfer.source(p, roots) for p in plates], [transfer.source(r, roots) for r in rotos],

@@ -18,6 +18,7 @@ from smite_nuke.settings import (
     TRACKERS,
     NodeSettings,
     parse_frames,
+    parse_options,
     parse_parts,
     parts_from_channels,
 )
@@ -63,6 +64,7 @@ def build_node() -> Any:
         nuke.Tab_Knob("smite_advanced", "Advanced"),
         nuke.Int_Knob("learn_steps", "learning steps (0: daemon default)"),
         nuke.Int_Knob("window", "window (0: preset default)"),
+        nuke.String_Knob("learn_options", "learning settings (JSON)", ""),
         nuke.File_Knob("server_key", "daemon public key (CURVE)"),
         nuke.File_Knob("client_key", "my secret key (CURVE)"),
     ]
@@ -151,7 +153,8 @@ class NukeHost:
             preset=n["preset"].value(), tracker=n["tracker"].value(), cryptomatte=bool(n["cryptomatte"].value()),
             output_folder=n["output_folder"].value(), first=int(n["frame_first"].value()),
             last=int(n["frame_last"].value()), learn_steps=int(n["learn_steps"].value()),
-            window=int(n["window"].value()), server_key=n["server_key"].value(), client_key=n["client_key"].value(),
+            window=int(n["window"].value()), learn_options=parse_options(n["learn_options"].value()),
+            server_key=n["server_key"].value(), client_key=n["client_key"].value(),
             script=self.script_path())
 
     # -- inputs (main thread) --------------------------------------------------------------------------------

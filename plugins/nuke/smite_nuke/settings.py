@@ -5,6 +5,7 @@ Host-independent and standard-library only (this runs inside Nuke's Python).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class NodeSettings:
     last: int = 1
     learn_steps: int = 0  # 0: the daemon's default for its backbone
     window: int = 0  # 0: the preset's default
+    learn_options: dict = field(default_factory=dict)  # TD: extra learning settings for the daemon (JSON knob)
     timeout: float = 10.0
     server_key: str = ""  # CURVE: the daemon's public key file (remote daemons)
     client_key: str = ""  # CURVE: this artist's .key_secret file
@@ -138,3 +140,16 @@ def frame_path(pattern: str, frame: int) -> str:
 
 def has_padding(pattern: str) -> bool:
     return _PADDING.search(os.path.basename(pattern)) is not None
+
+
+def parse_options(text: str) -> dict:
+    """The Advanced "learning settings" knob: a JSON map such as ``{"lr_kv": 0.05}`` ('' = none)."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise NodeError(f"learning settings must be a JSON map like {{\"steps\": 50}}: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise NodeError('learning settings must be a JSON map like {"steps": 50}')
+    return value
