@@ -19,7 +19,7 @@ PLUGIN = Path(__file__).parents[2] / "plugins" / "nuke"
 DOCUMENTED = {
     "pluginAddPath": "https://learn.foundry.com/nuke/developers/latest/pythondevguide/installing_plugins.html",
 }
-HOST_SAFE_IMPORTS = {"__future__", "os", "re", "sys", "threading", "time", "traceback", "tempfile", "typing",
+HOST_SAFE_IMPORTS = {"__future__", "json", "os", "re", "sys", "threading", "time", "traceback", "tempfile", "typing",
                      "collections", "dataclasses", "nuke", "smite_client", "smite_nuke", "smite"}
 
 
