@@ -56,10 +56,10 @@ def test_every_documented_flag_exists_and_learn_segment_flags_are_documented():
     documented = set()
     for doc in DOCS:
         documented |= set(FLAG.findall(doc.read_text()))
-    assert documented - set(flags) == set()
+    assert documented - set(flags) == set(), "flags named in the docs but missing from every --help"
     for command in ("smite learn", "smite segment"):
         own = {f for f, where in flags.items() if command in where and f.startswith("--") and f != "--help"}
-        assert own - documented == set(), command
+        assert own - documented == set(), f"`{command}` flags missing from README.md (document each new flag)"
 
 
 def test_python_api_example_names_real_functions():
