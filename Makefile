@@ -44,6 +44,8 @@ BLENDER_WHEELS_STAMP := $(BLENDER_WHEELS)/.smite-downloaded
 
 bpy-venvs: $(BPY_STAMPS) $(BLENDER_WHEELS_STAMP)
 
+test: bpy-venvs  # tests/blender runs the add-on in real Blender
+
 blender-wheels: $(BLENDER_WHEELS_STAMP)
 
 $(foreach v,$(BPY_CP311),.venv-bpy-$(v)/.smite-installed): PYBIN = $(PY311)
@@ -56,7 +58,7 @@ $(foreach v,$(BPY_CP313),.venv-bpy-$(v)/.smite-installed): PYBIN = $(PY313)
 
 # The wheels the extension bundles (pyzmq, msgpack for cp311/cp313 on six platforms): `smite
 # build-blender-extension --wheels $(BLENDER_WHEELS)` then builds without the network.
-$(BLENDER_WHEELS_STAMP): $(STAMP)
+$(BLENDER_WHEELS_STAMP): | $(STAMP)
 	$(VENV)/bin/smite build-blender-extension --download-only --wheels $(BLENDER_WHEELS)
 	touch $@
 

@@ -68,6 +68,10 @@ class JobStatus:
                        fraction=1.0 if state == "done" else self.fraction, eta_s=-1.0, error=text, model=model)
 
 
+class Detached(Exception):
+    """The worker stopped following its job (the file was closed); the job goes on on the daemon."""
+
+
 class Runner:
     """One worker thread at a time and the queue it fills."""
 
@@ -75,6 +79,7 @@ class Runner:
         self.queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
+        self._detach = threading.Event()
 
     @property
     def busy(self) -> bool:
@@ -85,6 +90,7 @@ class Runner:
         if self.busy:
             raise RuntimeError("a SMITE job is already being followed; cancel it or wait")
         self._cancel.clear()
+        self._detach.clear()
         self._thread = threading.Thread(target=self._run, args=(task, make_client), daemon=True, name="smite")
         self._thread.start()
 
@@ -92,11 +98,26 @@ class Runner:
         post = self.queue.put
         try:
             with make_client() as client:
-                task(client, post, self._cancel.is_set)
+                task(client, post, self._cancelled)
+        except Detached:
+            return
         except Exception as exc:  # the panel shows it; the job (if any) goes on on the daemon
             post({"kind": "error", "text": one_line(exc)})
         finally:
             post({"kind": "idle"})
+
+    def _cancelled(self) -> bool:
+        """The worker's "cancel?" hook (polled while it waits on the daemon); raises ``Detached`` to stop."""
+        if self._detach.is_set():
+            raise Detached()
+        return self._cancel.is_set()
+
+    def detach(self, timeout: float = 5.0) -> None:
+        """Stop following the job without cancelling it and drop unapplied messages (the file is closing)."""
+        self._detach.set()
+        self.join(timeout)
+        while not self.queue.empty():
+            self.queue.get_nowait()
 
     def cancel(self) -> None:
         """Ask the followed job to cancel (the worker sends the cancel and waits for ``finished``)."""

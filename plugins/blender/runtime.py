@@ -112,6 +112,12 @@ def _redraw() -> None:
 
 
 @persistent
+def _before_load(_dummy=None) -> None:
+    """Another file is opening: stop following this file's job (it keeps running on the daemon)."""
+    RUNNER.detach()
+
+
+@persistent
 def _on_load(_dummy=None) -> None:
     """A reopened file with a job that was running: follow it again (it kept running on the daemon)."""
     if RUNNER.busy:
@@ -124,11 +130,13 @@ def _on_load(_dummy=None) -> None:
 
 
 def register() -> None:
+    bpy.app.handlers.load_pre.append(_before_load)
     bpy.app.handlers.load_post.append(_on_load)
 
 
 def unregister() -> None:
-    if _on_load in bpy.app.handlers.load_post:
-        bpy.app.handlers.load_post.remove(_on_load)
+    for handlers, handler in ((bpy.app.handlers.load_pre, _before_load), (bpy.app.handlers.load_post, _on_load)):
+        if handler in handlers:
+            handlers.remove(handler)
     if bpy.app.timers.is_registered(_timer):
         bpy.app.timers.unregister(_timer)

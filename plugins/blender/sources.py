@@ -95,7 +95,7 @@ def learn_settings(steps: int) -> dict:
     """Daemon learn settings: empty keeps the backbone's defaults."""
     if steps <= 0:
         return {}
-    return {"steps": steps, "token_steps": max(1, steps // 5), "eval_every": max(1, steps // 10)}
+    return {"steps": steps, "token_steps": max(1, steps // 5), "eval_every": max(1, steps // 2)}
 
 
 def make_learn_plan(scene, settings, name: str = "", steps: int = 0) -> LearnPlan:

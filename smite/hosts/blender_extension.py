@@ -19,6 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from packaging.tags import Tag, cpython_tags, mac_platforms
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
 from smite.errors import SmiteError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,10 +71,47 @@ def cmd_build_blender_extension(args: argparse.Namespace) -> int:
     return 0
 
 
+def _supported_tags(abi: str, platform: str) -> list[Tag]:
+    """The wheel tags Blender's Python ``abi`` accepts on a manifest platform, best first (as pip ranks them)."""
+    platforms: list[str] = []
+    for tag in PLATFORM_TAGS[platform]:
+        if tag.startswith("macosx_"):
+            _, major, minor, arch = tag.split("_", 3)
+            platforms += list(mac_platforms((int(major), int(minor)), arch))
+        else:
+            platforms.append(tag)
+    version = tuple(int(x) for x in ABIS[abi].split("."))
+    return list(cpython_tags(version, abis=[abi], platforms=platforms))
+
+
+def pick_cached(cache: Path, abi: str, platform: str) -> list[Path]:
+    """The best cached wheel of each pinned package for one ABI and platform (no pip, no network)."""
+    ranks = {tag: i for i, tag in enumerate(_supported_tags(abi, platform))}
+    picked = []
+    for requirement in PACKAGES:
+        name, version = requirement.split("==")
+        best: tuple[int, Path] | None = None
+        for wheel in cache.glob("*.whl"):
+            w_name, w_version, _, w_tags = parse_wheel_filename(wheel.name)
+            rank = min((ranks[t] for t in w_tags if t in ranks), default=None)
+            if w_name == canonicalize_name(name) and str(w_version) == version and rank is not None:
+                best = min(best or (rank, wheel), (rank, wheel))
+        if best is None:
+            raise SmiteError(f"no {requirement} wheel for {abi} {platform} in {cache}; run `make blender-wheels` "
+                             "(needs the network once) or build without --wheels")
+        picked.append(best[1])
+    return picked
+
+
 def fetch_wheels(dest: Path, cache: Path | None, offline: bool) -> list[str]:
     """Put one wheel per package, ABI and platform into ``dest`` (from ``cache`` when ``offline``, else from
     the package index, also kept in ``cache``). Returns the wheel file names."""
     dest.mkdir(parents=True, exist_ok=True)
+    if offline and cache is not None:
+        wheels = {w for abi in ABIS for platform in PLATFORM_TAGS for w in pick_cached(cache, abi, platform)}
+        for wheel in wheels:
+            shutil.copy2(wheel, dest / wheel.name)
+        return sorted(w.name for w in wheels)
     names: set[str] = set()
     for abi, version in ABIS.items():
         for platform, tags in PLATFORM_TAGS.items():

@@ -77,6 +77,29 @@ def render_part(addon, scene, socket: str, frames: list[int], folder: Path) -> l
     return paths
 
 
+def reopen(addon, work: Path) -> dict:
+    """Segment, save the file while the job is followed, open it again: the add-on follows the job again."""
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 3
+    s, before = scene.smite, scene.smite.job_id
+    assert bpy.ops.smite.segment() == {"FINISHED"}, s.last_error
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while s.job_id in ("", before):  # until the worker says which job the daemon queued
+        addon.runtime.drain()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    saved = {"job": s.job_id, "state": s.job_state}
+    blend = str(work / "shot.blend")
+    assert bpy.ops.wm.save_mainfile(filepath=blend) == {"FINISHED"}
+    assert bpy.ops.wm.open_mainfile(filepath=blend) == {"FINISHED"}
+    s = bpy.context.scene.smite
+    following = addon.runtime.busy()
+    wait(addon)
+    node = addon.tree.compositor_tree(bpy.context.scene).nodes.get(addon.tree.MATTE_NODE)
+    return {"saved": saved, "following": following, "job": s.job_id, "state": s.job_state, "error": s.last_error,
+            "node_frame_start": node.frame_start if node else None}
+
+
 def node_map(node) -> dict:
     return {"frame_start": node.frame_start, "frame_offset": node.frame_offset, "frame_duration": node.frame_duration}
 
@@ -102,6 +125,7 @@ def main(config_path: str, result_path: str) -> None:
     s.plate_source, s.plate_image, s.reference_source = "IMAGE", plate, "MASK"
     s.mask = build_mask(cfg["polygons"], width, height)
     s.output_dir = str(work / "smite")
+    s.cryptomatte = True
     assert bpy.ops.smite.parts_from_mask() == {"FINISHED"}
     out["parts"] = [p.name for p in s.parts]
     s.ref_frames = str(cfg["scene_start"])  # the mask is static: reference at the first scene frame
@@ -122,6 +146,9 @@ def main(config_path: str, result_path: str) -> None:
     node = addon.tree.compositor_tree(scene).nodes[addon.tree.MATTE_NODE]
     out["sockets"] = [(o.name, o.type) for o in node.outputs]
     out["segment_map"] = node_map(node)
+    crypto = addon.tree.compositor_tree(scene).nodes.get(addon.tree.CRYPTO_NODE)
+    out["cryptomatte"] = crypto and {"type": crypto.bl_idname, "source": crypto.source,
+                                     "image": crypto.image == node.image}
     part = cfg["render_part"]
     frames = [scene.frame_start + 1, scene.frame_start + 2]
     out["renders"] = {"frames": frames, "paths": render_part(addon, scene, f"smite_{part}", frames, work)}
@@ -137,6 +164,8 @@ def main(config_path: str, result_path: str) -> None:
         loaded[start] = {"map": node_map(node), "frames": frames, "image_nodes": len(images),
                          "paths": render_part(addon, scene, f"smite_{part}", frames, work / f"load_{start}")}
     out["load_mattes"] = loaded
+    if cfg["reopen"]:
+        out["reopen"] = reopen(addon, work)
     bpy.ops.preferences.addon_disable(module="bl_ext.user_default.smite")  # 4.5 hangs at exit otherwise
     Path(result_path).write_text(json.dumps(out, indent=1))
 
