@@ -59,30 +59,28 @@ PROBE = textwrap.dedent("""
     from smite.model import backbone as bb
     from smite.model.partmodel import PartModel
 
-    tiny = bb.load_backbone("tiny", device="cpu")
     old = bb.load_backbone(sys.argv[1], device="cpu")          # the withdrawn id, not in this cache
     spec = bb.backbone_spec_of(sys.argv[1])
     model = PartModel(part_names=["background", "a"], tokens=torch.zeros(1, 64), kv={}, base_model=sys.argv[1],
-                      base_fingerprint=tiny.fingerprint, resolution=256)
+                      base_fingerprint=sys.argv[2], resolution=256)
     engine = Engine(device="cpu")
     adopted = engine.backbone_for(model)
     model.check_backbone(adopted)                               # a model learned on the old id loads on the mirror
-    print(json.dumps({"tiny": tiny.fingerprint, "old_id": old.model_id, "old": old.fingerprint, "spec": spec,
-                      "adopted": adopted.model_id}))
+    print(json.dumps({"old_id": old.model_id, "old": old.fingerprint, "spec": spec, "adopted": adopted.model_id}))
 """)
 
 
-def test_fingerprint_ignores_the_repo_id_and_withdrawn_id_resolves_to_mirror(tmp_path):
+def test_fingerprint_ignores_the_repo_id_and_withdrawn_id_resolves_to_mirror(tiny_backbone, tmp_path):
     cache = tmp_path / "hub"
     _fake_hub_cache(cache, MIRROR)
     env = {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "SMITE_HOME": str(tmp_path / "home"),
            "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", PROBE, WITHDRAWN], env=env, capture_output=True, text=True,
-                         timeout=600, cwd=REPO)
+    out = subprocess.run([sys.executable, "-c", PROBE, WITHDRAWN, tiny_backbone.fingerprint], env=env,
+                         capture_output=True, text=True, timeout=600, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["old_id"] == MIRROR and got["spec"] == MIRROR and got["adopted"] == MIRROR
-    assert got["old"] == got["tiny"]  # same weights under another name: same fingerprint
+    assert got["old"] == tiny_backbone.fingerprint  # same weights under another name: same fingerprint
 
 
 def test_fingerprint_is_the_same_from_two_folders(tiny_backbone, tmp_path):
