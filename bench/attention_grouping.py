@@ -4,7 +4,9 @@ For frames of a synthetic shot: the hooked (full-resolution decoder) self-attent
 reference pass; for each part, the mean over its pixels of the attention mass on pixels of the same part,
 next to the part's area share (what uniform attention would give).
 
-    python bench/attention_grouping.py [--backbone tiny]
+    python bench/attention_grouping.py [--backbone tiny] [--frames 4] [--smoke]
+
+``--smoke``: one frame (checks that the bench runs).
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backbone", default="tiny")
     parser.add_argument("--frames", type=int, default=4)
+    parser.add_argument("--smoke", action="store_true", help="one frame")
     args = parser.parse_args()
+    if args.smoke:
+        args.frames = 1
     bb = load_backbone(args.backbone)
     reader = AttentionReader(bb)
     shot = make_shot(num_frames=args.frames, size=(bb.resolution,) * 2, num_parts=3, seed=0)

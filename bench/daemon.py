@@ -1,11 +1,15 @@
 """Daemon overhead benchmark: inline round trip per 1920x1080 half RGBA frame versus its floor.
 
 Round trip: the client sends the plate's EXR bytes, the daemon decodes them, runs the engine, encodes a
-matte EXR and sends it back. To time the daemon (not the model) the daemon here runs a stub engine that
-returns fixed mattes. The floor, measured in the same run: a bare ZeroMQ echo of the same bytes (ROUTER in
-another process, like the daemon) plus OpenImageIO decode of the plate and encode of the mattes alone.
+matte EXR and sends it back. To time the daemon (not the model) the daemon here runs the real ``Engine`` with
+its model swapped for fixed mattes (``StubEngine``: only ``segment`` and the backbone are replaced, and
+``segment`` passes every argument through, so the engine's interface cannot drift from it). The floor,
+measured in the same run: a bare ZeroMQ echo of the same bytes (ROUTER in another process, like the daemon)
+plus OpenImageIO decode of the plate and encode of the mattes alone.
 
-    python bench/daemon.py [--frames 20] [--parts 4]
+    python bench/daemon.py [--frames 20] [--parts 4] [--smoke]
+
+``--smoke``: a 320x180 plate, one repeat (checks that the bench runs; its figures mean little).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import zmq
 
 from smite.client import Client, Inline
 
-WIDTH, HEIGHT = 1920, 1080
+SIZES = {"full": (1920, 1080), "smoke": (320, 180)}
+WIDTH, HEIGHT = SIZES["full"]
 
 
 # -------------------------------------------------------------------------------------------------------
@@ -63,41 +68,46 @@ def fixed_mattes(parts: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
 # Servers (separate processes, as in production)
 
 
-class StubEngine:
-    """The Engine's segment interface with fixed mattes: the daemon's I/O path without a model."""
+def stub_engine(parts: int):
+    """The real ``Engine`` (so the daemon calls what it always calls) with the model replaced by fixed mattes."""
+    from smite.engine import Engine
+    from smite.video.mattes import FrameMattes
 
-    loaded = True
+    class StubEngine(Engine):
+        def __init__(self) -> None:
+            super().__init__("stub", device="cpu")
+            alphas, labels, _ = fixed_mattes(parts)
+            self.mattes = FrameMattes(alphas, labels)
+            self._backbone = SimpleNamespace(fingerprint="stub", model_id="stub", resolution=256, precision="fp32",
+                                             base_kv={})
 
-    def __init__(self, parts: int) -> None:
-        from smite.video.mattes import FrameMattes
+        def backbone_for(self, part_model=None):
+            return self._backbone
 
-        alphas, labels, _ = fixed_mattes(parts)
-        self.mattes = FrameMattes(alphas, labels)
-        self.backbone = SimpleNamespace(fingerprint="stub", model_id="stub")
+        def unload(self) -> None:  # nothing to free, and the stub backbone must stay
+            pass
 
-    def info(self) -> dict:
-        return {"backbone": "stub", "device": "cpu", "loaded": True, "fingerprint": "stub"}
+        def segment(self, part_model, frames, *args, **kwargs):
+            for frame in frames:  # consuming the generator decodes the plate, as with the real engine
+                assert frame.shape[:2] == self.mattes.labels.shape
+                yield self.mattes
 
-    def unload(self) -> None:
-        pass
-
-    def segment(self, part_model, frames, settings=None, cancel=None):
-        for frame in frames:  # consuming the generator decodes the plate, as with the real engine
-            assert frame.shape[:2] == self.mattes.labels.shape
-            yield self.mattes
+    return StubEngine()
 
 
-def serve_daemon(home: str, parts: int, ready) -> None:
+def serve_daemon(home: str, parts: int, size: tuple[int, int], ready) -> None:
     import torch
     from smite_server.config import DaemonConfig
     from smite_server.daemon import Daemon
 
     from smite.model.partmodel import PartModel
 
+    global WIDTH, HEIGHT
+    WIDTH, HEIGHT = size  # a spawned process starts from the module's defaults
     torch.set_num_threads(1)
     config = DaemonConfig(address="tcp://127.0.0.1:*", model_store=Path(home) / "store",
                           state_dir=Path(home) / "state")
-    daemon = Daemon(config, engine=StubEngine(parts))
+    daemon = Daemon(config, engine=stub_engine(parts))
     _, _, names = fixed_mattes(parts)
     PartModel(part_names=names, tokens=torch.zeros(parts - 1, 4), kv={}, base_model="stub",
               base_fingerprint="stub", resolution=256).save(Path(home) / "store" / "stub.smite")
@@ -180,10 +190,15 @@ def daemon_batch(client: Client, data: bytes, frames: int) -> float:
 
 
 def main() -> int:
+    global WIDTH, HEIGHT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=20, help="frames per measurement")
     parser.add_argument("--parts", type=int, default=4, help="parts in the mattes (background included)")
+    parser.add_argument("--smoke", action="store_true", help="smallest plate, one repeat")
     args = parser.parse_args()
+    if args.smoke:
+        WIDTH, HEIGHT = SIZES["smoke"]
+        args.frames = 1
     with tempfile.TemporaryDirectory(prefix="smite-bench-") as folder:
         data = plate_exr_bytes(Path(folder))
         echo_proc, echo_address = start(serve_echo)
@@ -191,7 +206,7 @@ def main() -> int:
         echo_proc.join(timeout=10)
         decode, encode = (statistics.median(t) for t in codec_alone(data, args.parts, args.frames))
         floor = echo + decode + encode
-        daemon_proc, address = start(serve_daemon, folder, args.parts)
+        daemon_proc, address = start(serve_daemon, folder, args.parts, (WIDTH, HEIGHT))
         with Client(address, timeout=120) as client:
             per_frame = statistics.median(daemon_per_frame(client, data, args.frames))
             batch = daemon_batch(client, data, args.frames)

@@ -1,7 +1,9 @@
 """Seconds per learning step and peak memory: tiny backbone on CPU; on a GPU also an SD2.1-shaped model
 with random weights at 512 px (timing does not depend on weight values).
 
-    python bench/learn.py [--steps 6] [--sd21]
+    python bench/learn.py [--steps 6] [--sd21] [--smoke]
+
+``--smoke``: 2 steps, the tiny backbone only (checks that the bench runs).
 """
 
 from __future__ import annotations
@@ -71,9 +73,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--sd21", action="store_true", help="also the SD2.1-shaped model (GPU recommended)")
+    parser.add_argument("--smoke", action="store_true", help="2 steps, tiny backbone only")
     args = parser.parse_args()
+    if args.smoke:
+        args.steps, args.sd21 = 2, False
     bench(load_backbone("tiny", device="cpu"), args.steps, "tiny backbone, CPU, 256 px")
-    if torch.cuda.is_available() or args.sd21:
+    if (torch.cuda.is_available() and not args.smoke) or args.sd21:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         bench(sd21_shaped_random_backbone(device), args.steps, f"SD2.1-shaped random, {device}, 512 px")
 

@@ -29,6 +29,8 @@ What is counted (a "frame-evaluation" is one frame through the UNet; batch B cou
   them, so neither the learning nor the whole shot in memory counts.
 
 ``--learn-steps`` and ``--iterations`` shorten a trial run; ``--sd21-frames`` sets the SD2.1-shaped shot.
+``--smoke``: the smallest run of every part (2 frames, 2 learning steps, 1 latent iteration, memory runs of 1
+and 2 frames), to check the bench runs. ``$SMITE_BENCH_CACHE`` moves the cache (default /tmp/smite-bench-video).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -61,7 +64,7 @@ from smite.video.settings import PRESETS, SegmentSettings
 from smite.video.shot import ShotSegmenter
 from smite.video.windows import plan_windows
 
-CACHE = Path("/tmp/smite-bench-video")
+CACHE = Path(os.environ.get("SMITE_BENCH_CACHE", "/tmp/smite-bench-video"))
 SHOT = {"num_parts": 3, "seed": 1, "noise": 0.08}  # noisy plates, so flicker is visible
 TINY_SIZE, SD21_SIZE = (256, 256), (512, 512)
 MEMORY_LIMIT = 1.25  # acceptance: peak(120 frames) <= 1.25 x peak(30 frames)
@@ -463,10 +466,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sd21", action="store_true", help="also the SD2.1-shaped model (automatic on a GPU)")
     parser.add_argument("--sd21-frames", type=int, default=16, help="frames of the SD2.1-shaped run (default 16)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--smoke", action="store_true", help="smallest sizes of every part, one repeat")
     parser.add_argument("--child-learn", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--child-memory", "--child-model", "--child-shot"):
         parser.add_argument(hidden, help=argparse.SUPPRESS, type=int if hidden == "--child-memory" else str)
     args = parser.parse_args()
+    if args.smoke:
+        args.frames, args.learn_steps, args.iterations, args.memory_frames, args.sd21_frames = 2, 2, 1, "1,2", 1
     args.presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = [p for p in args.presets if p not in PRESETS]
     if unknown:
