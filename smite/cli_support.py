@@ -24,11 +24,19 @@ def add_common_flags(parser: argparse.ArgumentParser, subparsers: argparse._SubP
     and ``smite segment ... --debug``). A subcommand that has one of them already keeps its own."""
     for flags, text in COMMON_FLAGS:
         parser.add_argument(*flags, action="store_true", help=text)
-    for sub in set(subparsers.choices.values()):
+    _add_to_commands(subparsers)
+
+
+def _add_to_commands(subparsers: argparse._SubParsersAction) -> None:
+    """The flags on every command and nested command (``smite submit segment ... --debug``)."""
+    for sub in {id(p): p for p in subparsers.choices.values()}.values():
         for flags, text in COMMON_FLAGS:
             if not any(f in sub._option_string_actions for f in flags):
                 # SUPPRESS: an absent flag after the command keeps the value given before it.
                 sub.add_argument(*flags, action="store_true", default=argparse.SUPPRESS, help=text)
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_to_commands(action)
 
 
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace,

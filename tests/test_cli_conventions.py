@@ -178,3 +178,13 @@ def test_segment_progress_lines_quiet_and_verbose(shot, monkeypatch, capsys):
     main(_segment(shot, "--overwrite", "-v"))
     main(["-q", *_segment(shot, "--overwrite")])
     assert seen == [True, False]
+
+
+def test_common_flags_work_before_and_after_nested_commands():
+    from smite.cli import build_parser
+
+    parser = build_parser()
+    nested = parser.parse_args(["submit", "segment", "--model", "hero", "--sequence", "p.####.exr", "--debug"])
+    assert nested.debug and not nested.quiet
+    before = parser.parse_args(["--quiet", "submit", "segment", "--model", "hero", "--sequence", "p.####.exr"])
+    assert before.quiet and not before.debug
