@@ -8,6 +8,7 @@ socket. The engine lock is held while a job runs, so ``unload`` can tell that th
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -97,10 +98,13 @@ class Worker(threading.Thread):
                 continue
             with self.engine_lock:
                 self.current = job
+                was_loaded = self.engine.loaded
                 try:
                     self._run(job)
                 finally:
                     self.current = None
+                if self.engine.loaded and not was_loaded:
+                    _freeze_heap()
 
     def stop(self) -> None:
         """End the thread after the current job (cancelled: a stop must not wait for a long job)."""
@@ -162,6 +166,13 @@ class Worker(threading.Thread):
         if isinstance(payload, SegmentJob):
             return run_segment(self.engine, payload, emit, cancelled)
         raise TypeError(f"unknown job payload {type(payload).__name__}")
+
+
+def _freeze_heap() -> None:
+    """After a backbone load: collect once, then keep the (now long-lived) objects out of later full garbage
+    collections, which would otherwise walk them all while holding the GIL and stall the request loop."""
+    gc.collect()
+    gc.freeze()
 
 
 def _unexpected(exc: Exception, device: str = "cpu") -> dict:
