@@ -15,7 +15,7 @@ from smite_server.protocol import ProtocolError
 from smite_server.requests import MAX_FRAMES_PER_JOB, ImageRef, LearnRequest, MaskRef, SegmentRequest
 from smite_server.security import Roots
 from smite_server.store import ModelStore, read_header
-from smite_server.tasks import LearnJob, SegmentJob, Source, pattern_paths
+from smite_server.tasks import LearnJob, PatternFrames, SegmentJob, Source, frame_path, pattern_paths
 
 # The frame count is checked before expanding; the one frame-list parser counts it (all forms, negative frames).
 count_frames = sequences.count_frames
@@ -59,11 +59,19 @@ def _frames(req: SegmentRequest, blobs: list, roots: Roots) -> list[tuple[int, S
     from smite.io.sequences import expand_frames
 
     pattern, frame_range = req.sequence
-    if frame_range is not None and count_frames(frame_range) > MAX_FRAMES_PER_JOB:  # before expanding it
-        raise ProtocolError("bad_request", f"args.sequence.frames {frame_range[:60]!r} names "
-                                           f"{count_frames(frame_range)} frames; at most {MAX_FRAMES_PER_JOB} per job")
+    try:
+        count = count_frames(frame_range) if frame_range is not None else 0
+    except SmiteError as exc:
+        raise ProtocolError("bad_request", f"args.sequence.frames: {exc}") from exc
+    if count > MAX_FRAMES_PER_JOB:  # counted before expanding it
+        raise ProtocolError("bad_request", f"args.sequence.frames {frame_range[:60]!r} names {count} frames; "
+                                           f"at most {MAX_FRAMES_PER_JOB} per job")
     folder_pattern = roots.resolve_pattern(pattern, "args.sequence.pattern")
     try:
+        if frame_range is not None:  # frame numbers only; each path is formatted (and confined) when read
+            numbers = sequences.parse_frame_range(frame_range)
+            frame_path(str(folder_pattern), numbers[0])  # a pattern without a frame token fails here
+            return PatternFrames(str(folder_pattern), numbers)
         frames = expand_frames(str(folder_pattern), frame_range)
     except SmiteError as exc:
         raise ProtocolError(exc.code, str(exc)) from exc
@@ -75,6 +83,15 @@ def _frames(req: SegmentRequest, blobs: list, roots: Roots) -> list[tuple[int, S
 
 def _check_outputs(output: str, frames: list[tuple[int, Source]]) -> None:
     """Refuse an output pattern that would write a file twice or overwrite an input plate."""
+    if isinstance(frames, PatternFrames):  # unique numbers; a clash shows at the smallest or the largest one
+        if len(frames) > 1 and not sequences.has_frame_token(output):
+            raise ProtocolError("bad_request", f"args.output {output[:200]!r} would write a file twice: it has no "
+                                               "frame placeholder (#### or %04d)")
+        for number in {frames.numbers[0], frames.numbers[-1]}:
+            written = frame_path(output, number) if sequences.has_frame_token(output) else Path(output)
+            if written == frame_path(frames.pattern, number):
+                raise ProtocolError("bad_request", f"args.output would overwrite the input plate {written}")
+        return
     try:
         paths = pattern_paths(output, [n for n, _ in frames])
     except SmiteError as exc:

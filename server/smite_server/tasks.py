@@ -14,7 +14,7 @@ import contextlib
 import errno
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,12 +170,38 @@ def _writer(job: SegmentJob):
     return write_mattes_exr
 
 
+def frame_path(pattern: str, number: int) -> Path:
+    """The file of one frame of a sequence pattern (``####``, ``%04d``...)."""
+    from smite.io.sequences import expand_frames
+
+    return expand_frames(pattern, str(number))[0][1]
+
+
+class PatternFrames(Sequence):
+    """The numbered frames ``(number, path)`` of a sequence pattern over a frame range, each path formatted
+    when it is used: a 100,000-frame range costs a list of ints when it is submitted, not 100,000 paths."""
+
+    def __init__(self, pattern: str, numbers: list[int]) -> None:
+        self.pattern, self.numbers = pattern, numbers
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return PatternFrames(self.pattern, self.numbers[index])
+        return self.numbers[index], frame_path(self.pattern, self.numbers[index])
+
+
 def pattern_paths(pattern: str, numbers: list[int]) -> list[Path]:
     """The file of each frame number: ``pattern`` with ``####``/``%04d``, or one plain path for one frame."""
     from smite.io.sequences import expand_frames, has_frame_token
 
-    if len(numbers) == 1 and not has_frame_token(pattern):
-        return [Path(pattern)]
+    if not has_frame_token(pattern):
+        if len(numbers) == 1:
+            return [Path(pattern)]
+        raise SmiteError(f"output {pattern!r} would write a file twice: it has no frame placeholder (#### or %04d) "
+                         f"but {len(numbers)} frames")
     paths = [p for _, p in expand_frames(pattern, ",".join(str(n) for n in numbers))]
     if len(paths) != len(numbers) or len(set(paths)) != len(paths):  # repeated frame numbers
         raise SmiteError(f"output {pattern!r} would write a file twice: frame numbers repeat or it has no "
@@ -187,6 +213,8 @@ def output_paths(job: SegmentJob) -> list[Path]:
     """Where each frame's matte EXR goes: the output pattern, or ``<results>/<index>.exr`` for inline."""
     if job.output is None:
         return [job.results_dir / f"{i:06d}.exr" for i in range(len(job.frames))]
+    if isinstance(job.frames, PatternFrames) and len(job.frames) > 1:  # unique numbers: formatted as used
+        return [p for _, p in PatternFrames(job.output, job.frames.numbers)]
     return pattern_paths(job.output, [n for n, _ in job.frames])
 
 
