@@ -114,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="synthetic shot -> learn -> segment -> EXRs, contact sheet, mIoU (tiny model)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--frames", type=int, default=12, help="frames of the synthetic shot (fast preset)")
-    p.add_argument("--quality-frames", type=int, default=6,
+    p.add_argument("--quality-frames", type=int, default=4,
                    help="first frames also segmented with the quality preset, to compare (0: skip)")
-    p.add_argument("--steps", type=int, default=None, help="learning steps (default: tiny backbone's)")
+    p.add_argument("--steps", type=int, default=None, help="learning steps (default 60)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--relearn", action="store_true",
                    help="learn again even when OUT/cache holds a part model learned with the same settings")
