@@ -66,10 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--names", help="comma-separated part names in label order (not 'background')")
     p.add_argument("-o", "--out", required=True, help="part model file to write (.smite)")
     p.add_argument("--overwrite", action="store_true", help="replace the part model file if it exists")
-    p.add_argument("--steps", type=int, default=None, help="learning steps (default: the backbone's)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="learning epochs: steps per training reference (default: the backbone's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--map-mode", choices=["was", "cross"], default=None,
                    help="prediction maps: WAS (self-attention refined, default) or cross-attention only")
+    p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None,
+                   help="no horizontal flip augmentation (default: flip unless parts pair as left/right)")
     _backbone_args(p)
     p.set_defaults(func=cmd_learn)
 
@@ -176,10 +179,11 @@ def cmd_learn(args) -> int:
     out = Path(args.out) if Path(args.out).suffix == ".smite" else Path(f"{args.out}.smite")
     check_outputs([out], args.overwrite)
     engine = Engine(args.backbone, args.device, args.precision)
-    overrides = {k: v for k, v in (("steps", args.steps), ("map_mode", args.map_mode)) if v is not None}
+    overrides = {k: v for k, v in (("steps", args.steps), ("map_mode", args.map_mode), ("flip", args.flip))
+                 if v is not None}
     settings = LearnSettings.for_backbone(engine.backbone_for(None), seed=args.seed, **overrides)
     settings = _clamp_token_steps(settings)
-    with Progress(settings.steps, "learning", "step", quiet=args.quiet) as bar:
+    with Progress(settings.schedule(len(frames)).total, "learning", "step", quiet=args.quiet) as bar:
         def progress(p) -> None:
             miou = "-" if p.miou is None else f"{p.miou:.3f}"
             bar.update(p.step, f"loss={p.loss:.3f}, miou={miou}, phase={p.phase}")

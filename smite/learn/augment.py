@@ -5,10 +5,15 @@ Sizes given for 512-px frames in the method (dropout holes of 16-128 px) scale w
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+_SIDE_WORD = re.compile(r"left|right")
+_SIDE_TOKEN = {"l": "<side>", "r": "<side>", "lt": "<side>", "rt": "<side>"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,20 @@ class AugmentSettings:
     rotate_p: float = 0.5
     max_rotation: float = 30.0
     enabled: bool = True
+
+
+def mirrored_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs of part names that differ only by left/right (``left_eye``/``right_eye``, ``eye_l``/``eye_r``).
+
+    A horizontal flip swaps such parts without swapping their labels, so flip augmentation must be off for them.
+    """
+    def side_free(name: str) -> str:
+        tokens = re.split(r"[_\-\s.]+", _SIDE_WORD.sub("<side>", name.lower()))
+        return "_".join(_SIDE_TOKEN.get(t, t) for t in tokens)
+
+    keys = [side_free(n) for n in names]
+    return [(a, b) for i, a in enumerate(names) for j, b in enumerate(names)
+            if i < j and keys[i] == keys[j] and "<side>" in keys[i]]
 
 
 def _zoom_out(img: np.ndarray, lab: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

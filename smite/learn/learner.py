@@ -3,7 +3,8 @@
 Learns the n-1 part tokens (background is the BOS token, never learned) and then the K/V projections of
 every cross-attention layer from one or a few reference frames with label masks:
 
-1. token phase (``token_steps``), then K/V phase (the rest): no step that updates nothing (§12.7);
+1. 300 epochs of one shuffled pass over the training references each: tokens for the first 51 epochs, then
+   the K/V (§4.4); no step that updates nothing (§12.7);
 2. loss = weighted CE on cross-attention logits + n * MSE(WAS_train, one-hot) + 0.005 * SD loss (CFG 100)
    + Fourier term (after the first 5 epochs) (§4.3);
 3. §4.1 augmentations; true (unscaled) gradients, token gradients clipped at norm 1.5 (§4.5);
@@ -23,15 +24,15 @@ import torch
 
 from smite.errors import Cancelled, SmiteError
 from smite.io.names import sanitize_part_names
-from smite.learn.augment import AugmentSettings, augment, labels_to_latent
+from smite.learn.augment import AugmentSettings, augment, labels_to_latent, mirrored_pairs
 from smite.learn.losses import learning_loss
 from smite.model.backbone import Backbone, is_kv_parameter
 from smite.model.conditioning import conditioning, encode_text, initial_tokens, part_prompt
 from smite.model.framing import Framing, check_frame, fit_image, fit_labels
-from smite.model.maps import was_train
+from smite.model.maps import was_train_attention
 from smite.model.partmodel import PartModel
 from smite.model.reader import AttentionReader
-from smite.model.reference import MAP_MODES, reference_logits, to_latents
+from smite.model.reference import MAP_MODES, prediction_target, prediction_type, reference_logits, to_latents
 
 TRAIN_TIMESTEPS = (5, 100)  # inclusive (§1.3)
 CFG_SCALE = 100.0  # training guidance scale: only shapes the SD loss term
@@ -39,7 +40,14 @@ CFG_SCALE = 100.0  # training guidance scale: only shapes the SD loss term
 
 @dataclass(frozen=True)
 class LearnSettings:
-    """Learning options. Defaults are the method's for SD (300 steps per reference, tokens for the first 17 %)."""
+    """Learning options. Defaults are the method's for SD (§4.4): 300 epochs, tokens for the first 51.
+
+    An epoch is one pass over the training references (batch 1), so ``steps`` and ``token_steps`` count steps
+    *per training reference* and a run takes ``steps x |train set|`` optimisation steps (:meth:`schedule`);
+    ``eval_every`` and the Fourier-loss switch (after epoch 5) count epochs too.
+    ``flip``: horizontal flip augmentation (§4.1; the method's ``--no_flip_dataset`` turns it off). None: on,
+    unless two part names differ only by left/right (a flip would swap those parts but not their labels).
+    """
 
     steps: int = 300
     token_steps: int = 51
@@ -51,18 +59,45 @@ class LearnSettings:
     eval_every: int = 25
     map_mode: str = "was"
     seed: int = 0
+    flip: bool | None = None
     augment: AugmentSettings = field(default_factory=AugmentSettings)
 
     @classmethod
     def for_backbone(cls, backbone: Backbone, **overrides) -> LearnSettings:
         """Defaults suited to a backbone: the method's for SD. For the tiny backbone (measured on synthetic shots,
-        one reference, see README): 100 steps (20 token steps), a K/V learning rate that moves its small weights
-        (1e-2), and no augmentation (with it, held-out mIoU fell from 0.91 to 0.65-0.75 in this short schedule)."""
+        one reference, see README): 100 steps per reference (20 token steps), a K/V learning rate that moves its
+        small weights (1e-2), and no augmentation (with it, held-out mIoU fell from 0.91 to 0.65-0.75 in this
+        short schedule)."""
         base = cls()
         if backbone.is_tiny:
             base = replace(base, steps=100, token_steps=20, lr_kv=1e-2, eval_every=10,
                            augment=AugmentSettings(enabled=False))
         return replace(base, **overrides)
+
+    def schedule(self, num_references: int) -> Schedule:
+        """The step schedule of a run on ``num_references`` references (the training set is
+        :func:`split_references`'s)."""
+        per_epoch = train_size(num_references)
+        total = self.steps * per_epoch
+        return Schedule(total=total, token_steps=min(self.token_steps * per_epoch, total), per_epoch=per_epoch,
+                        eval_every=max(1, self.eval_every) * per_epoch)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Steps of one learning run: ``total``, the first ``token_steps`` learn the tokens, the rest the K/V;
+    ``per_epoch`` steps make an epoch; model selection every ``eval_every`` steps (and at both phase ends)."""
+
+    total: int
+    token_steps: int
+    per_epoch: int
+    eval_every: int
+
+    def epoch(self, step: int) -> int:
+        return step // self.per_epoch
+
+    def evaluates(self, step: int) -> bool:
+        return (step + 1) % self.eval_every == 0 or step + 1 in (self.token_steps, self.total)
 
 
 @dataclass(frozen=True)
@@ -127,6 +162,16 @@ def prepare_references(
     return names, ReferenceSet(np.stack(images), np.stack(labels), ids)
 
 
+def flip_allowed(flip: bool | None, names: Sequence[str]) -> bool:
+    """Whether flip augmentation runs: ``flip`` when given, else unless parts pair up as left/right."""
+    return bool(flip) if flip is not None else not mirrored_pairs(names)
+
+
+def train_size(num_references: int) -> int:
+    """How many of ``num_references`` references :func:`split_references` trains on."""
+    return num_references if num_references < 3 else num_references - num_references // 3
+
+
 def split_references(refs: ReferenceSet) -> tuple[ReferenceSet, ReferenceSet]:
     """(train, validation): every third reference is held out when there are at least 3, else both = all."""
     k = len(refs.ids)
@@ -161,6 +206,7 @@ class PartLearner:
         self.settings = settings or LearnSettings.for_backbone(backbone)
         if self.settings.map_mode not in MAP_MODES:
             raise SmiteError(f"unknown map mode {self.settings.map_mode!r}; use one of {', '.join(MAP_MODES)}")
+        self.prediction = prediction_type(backbone)
         self.reader = reader or AttentionReader(backbone)
         self.kv_params = {n: p for n, p in backbone.unet.named_parameters() if is_kv_parameter(n)}
 
@@ -178,6 +224,8 @@ class PartLearner:
         s, bb = self.settings, self.backbone
         names, refs = prepare_references(frames, masks, part_names, bb.resolution, reference_ids)
         train, val = split_references(refs)
+        plan = s.schedule(len(refs.ids))
+        self._augment = replace(s.augment, flip=s.augment.flip and flip_allowed(s.flip, names))
         torch.manual_seed(s.seed)
         rng, gen = np.random.default_rng(s.seed), torch.Generator().manual_seed(s.seed)
         prompt, empty = encode_text(bb, part_prompt(names)), encode_text(bb, "")
@@ -187,32 +235,32 @@ class PartLearner:
         best: tuple[float, dict] | None = None
         started, last_miou = time.time(), None
         try:
-            for step in range(s.steps):
+            order: list[int] = []
+            for step in range(plan.total):
                 if cancel is not None and cancel():
                     raise Cancelled("learning")
-                phase = "tokens" if step < s.token_steps else "kv"
-                loss = self._step(step, phase, train, names, tokens, prompt, empty, rng, gen, opt_tokens, opt_kv)
-                if self._should_evaluate(step):
+                if not order:  # a new epoch: one shuffled pass over the training references
+                    order = [int(k) for k in rng.permutation(plan.per_epoch)] if plan.per_epoch > 1 else [0]
+                phase = "tokens" if step < plan.token_steps else "kv"
+                loss = self._step(plan.epoch(step), order.pop(), phase, train, names, tokens, prompt, empty, rng,
+                                  gen, opt_tokens, opt_kv)
+                if plan.evaluates(step):
                     last_miou = self._evaluate(val, names, tokens, prompt)
                     if best is None or last_miou > best[0]:
                         best = (last_miou, self._snapshot(tokens))
                 if progress is not None:
-                    progress(LearnProgress(step + 1, s.steps, loss, last_miou, phase, time.time() - started))
+                    progress(LearnProgress(step + 1, plan.total, loss, last_miou, phase, time.time() - started))
             return self._part_model(names, refs, best)
         finally:
             bb.restore_base_kv()
             for p in self.kv_params.values():
                 p.requires_grad_(False)
 
-    def _should_evaluate(self, step: int) -> bool:
-        s = self.settings
-        return (step + 1) % s.eval_every == 0 or step + 1 in (s.token_steps, s.steps)
-
-    def _step(self, step, phase, train, names, tokens, prompt, empty, rng, gen, opt_tokens, opt_kv) -> float:
-        """One optimisation step on one augmented reference (batch 1, CFG pair for the SD loss)."""
+    def _step(self, epoch, k, phase, train, names, tokens, prompt, empty, rng, gen, opt_tokens, opt_kv) -> float:
+        """One optimisation step on augmented reference ``k`` in epoch ``epoch`` (batch 1, CFG pair for the SD
+        loss)."""
         s, bb, n = self.settings, self.backbone, len(names)
-        k = int(rng.integers(len(train.ids)))
-        image, labels = augment(train.images[k], train.labels[k], step % n, rng, s.augment)
+        image, labels = augment(train.images[k], train.labels[k], epoch % n, rng, self._augment)
         target = torch.from_numpy(labels_to_latent(labels, bb.latent_size)).long().to(bb.device)
         for p in self.kv_params.values():
             p.requires_grad_(phase == "kv")
@@ -226,10 +274,11 @@ class PartLearner:
         batch_cond = torch.cat([empty, cond]) if with_sd else cond
         eps_pred = self.reader.run(zt.expand(len(batch_cond), -1, -1, -1), t, batch_cond)
         item = 1 if with_sd else 0
-        ca, sa = self.reader.cross_maps(item, n), self.reader.self_maps(item)
+        ca = self.reader.cross_maps(item, n)
+        was = was_train_attention(ca, self.reader.self_qk(item))  # no P x P self-attention map is built
         guided = eps_pred[:1] + CFG_SCALE * (eps_pred[1:] - eps_pred[:1]) if with_sd else None
-        epoch = step // max(1, len(train.ids))
-        terms = learning_loss(ca, was_train(ca, sa), target, guided, eps if with_sd else None,
+        sd_target = prediction_target(z0, eps, abar, self.prediction) if with_sd else None
+        terms = learning_loss(ca, was, target, guided, sd_target,
                               s.fourier_weight if epoch > 5 else 0.0, s.sd_weight)
         opt_tokens.zero_grad(set_to_none=True)
         opt_kv.zero_grad(set_to_none=True)
@@ -241,7 +290,7 @@ class PartLearner:
             opt_kv.step()
         loss = float(terms.total.detach())
         if not math.isfinite(loss):
-            raise SmiteError(f"learning diverged at step {step + 1} (loss {loss}); lower the learning rates")
+            raise SmiteError(f"learning diverged in epoch {epoch + 1} (loss {loss}); lower the learning rates")
         return loss
 
     def _evaluate(self, val: ReferenceSet, names: list[str], tokens: torch.Tensor, prompt: torch.Tensor) -> float:
@@ -267,7 +316,7 @@ class PartLearner:
         score, state = best if best is not None else (None, None)
         if state is None:
             raise SmiteError("learning ran no evaluation; give at least one step")
-        training = asdict(s) | {"augment": asdict(s.augment)}
+        training = asdict(s) | {"augment": asdict(self._augment), "flip": self._augment.flip}
         return PartModel(
             part_names=names, tokens=state["tokens"], kv=state["kv"], base_model=bb.model_id,
             base_fingerprint=bb.fingerprint, resolution=bb.resolution, map_mode=s.map_mode,

@@ -1,7 +1,7 @@
 """Learning losses of the few-shot training (method.md §4.3-4.4), with the Fourier-loss bug of §12.8 fixed.
 
-Pure torch functions. Losses are computed in fp32 (fp16/bf16 inputs are upcast; fp64 stays fp64) and
-returned as 0-dim tensors in that precision, so the backward of a mixed-precision forward is exact enough.
+Pure torch functions. Losses are computed in fp32 (fp16/bf16 inputs are upcast; fp64 stays fp64) with autocast
+off, also when the caller runs under autocast (method.md §0.2), and returned as 0-dim tensors in that precision.
 Masks are integer label maps with values 0..n-1 (0 = background).
 """
 
@@ -12,13 +12,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from smite.errors import SmiteError
+from smite.model.precision import full_precision
+from smite.model.precision import work as _work
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 _REFERENCE_SIDE = 64  # the official Fourier cutoff (30) is defined on 64x64 maps
-
-
-def _work(x: Tensor) -> Tensor:
-    return x.float() if x.dtype in _LOW_PRECISION else x
 
 
 def _check_labels(target: Tensor, n: int) -> None:
@@ -46,6 +43,7 @@ def class_weights(target: Tensor, n: int) -> Tensor:
     return weights
 
 
+@full_precision
 def weighted_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     """Class-weighted CE of cross-attention logits over the n classes (§4.3 L1), 0-dim.
 
@@ -68,6 +66,7 @@ def one_hot(target: Tensor, n: int, dtype: torch.dtype = torch.float32) -> Tenso
     return F.one_hot(target.long(), n).movedim(-1, -3).to(dtype)
 
 
+@full_precision
 def was_mse(was: Tensor, target: Tensor, n: int) -> Tensor:
     """WAS MSE (§4.3 L2): ``n * mean((was - onehot(target))^2)``, 0-dim.
 
@@ -114,6 +113,7 @@ def _spectral_terms(was: Tensor, onehot: Tensor, cutoff: int) -> tuple[Tensor, T
     return terms[0], terms[1]
 
 
+@full_precision
 def fourier_loss(was: Tensor, onehot: Tensor, cutoff: int = 30) -> Tensor:
     """Fourier term of the learning loss (§4.3 L_freq) with the §12.8 bug fixed, 0-dim.
 
@@ -147,6 +147,7 @@ class LossTerms:
     total: Tensor
 
 
+@full_precision
 def learning_loss(
     ca: Tensor,
     was_train_map: Tensor,

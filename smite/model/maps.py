@@ -1,9 +1,9 @@
 """Attention-map maths: cross/self-attention maps from hooked Q/K, and the WAS maps (method.md §3.2-3.4).
 
 Pure torch functions, no model code. Every function is differentiable (the guidance backpropagates
-through them) and dtype-preserving: fp16/bf16 inputs are upcast to fp32 for the computation (softmax,
-min-max remap and bilinear resizes are fragile in half precision) and the result is cast back to the
-input dtype; fp32 and fp64 inputs are computed in their own precision.
+through them) and computes in full precision even under autocast (method.md §0.2): fp16/bf16 inputs are
+upcast and the result is fp32 (softmax, min-max remap, bilinear resizes and the energies built on the maps
+are fragile in half precision); fp32 and fp64 inputs are computed and returned in their own precision.
 
 Layouts: head-split tensors are ``(B*heads, tokens, d)`` in diffusers' batch-major order (index
 ``b*heads + h``); image tokens are pixels of a square grid in row-major order; a self-attention map
@@ -16,18 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
+from smite.model.precision import full_precision, work_dtype
+
 _FLAT_ULPS = 64  # spans below this many ulps of the map's magnitude count as a constant map
-
-
-def _compute_dtype(*tensors: Tensor) -> tuple[torch.dtype, torch.dtype]:
-    """(dtype to compute in, dtype to return): the promoted input dtype, upcast to fp32 if half."""
-    out = tensors[0].dtype
-    for t in tensors[1:]:
-        out = torch.promote_types(out, t.dtype)
-    if not out.is_floating_point:
-        raise ValueError(f"attention maths needs floating-point tensors, got {out}")
-    return (torch.float32 if out in _LOW_PRECISION else out), out
 
 
 def _grid_side(num_pixels: int) -> int:
@@ -48,6 +39,7 @@ def _resize(maps: Tensor, size: int | tuple[int, int]) -> Tensor:
     return out.reshape(*lead, *hw)
 
 
+@full_precision
 def cross_attention_logits(
     q: Tensor, k: Tensor, heads: int, num_tokens: int, size: int, scale: float
 ) -> Tensor:
@@ -63,13 +55,13 @@ def cross_attention_logits(
         raise ValueError(f"q {tuple(q.shape)} / k {tuple(k.shape)} do not split into {heads} heads")
     if not 0 < num_tokens <= k.shape[1]:
         raise ValueError(f"num_tokens {num_tokens} not in 1..{k.shape[1]}")
-    work, out_dtype = _compute_dtype(q, k)
+    work = work_dtype(q, k)
     batch, n_pix = q.shape[0] // heads, q.shape[1]
     side = _grid_side(n_pix)
     logits = torch.bmm(q.to(work), k[:, :num_tokens].to(work).transpose(1, 2)) * scale  # (B*h, N, n)
     per_frame = logits.reshape(batch, heads, n_pix, num_tokens).mean(1)  # (B, N, n)
     grid = per_frame.transpose(1, 2).reshape(batch, num_tokens, side, side)
-    return _resize(grid, size).to(out_dtype)
+    return _resize(grid, size)
 
 
 def _mean_maps(per_layer: Sequence[Tensor]) -> Tensor:
@@ -86,6 +78,7 @@ def mean_cross_attention(per_layer: Sequence[Tensor]) -> Tensor:
     return _mean_maps(per_layer)
 
 
+@full_precision
 def self_attention_probs(q: Tensor, k: Tensor, heads: int, scale: float, chunk: int | None = 1024) -> Tensor:
     """Intra-frame self-attention probabilities of one frame, averaged over heads (§3.2).
 
@@ -96,20 +89,15 @@ def self_attention_probs(q: Tensor, k: Tensor, heads: int, scale: float, chunk: 
     """
     if q.shape[0] != heads or k.shape[0] != heads or q.shape[2] != k.shape[2]:
         raise ValueError(f"q {tuple(q.shape)} / k {tuple(k.shape)} are not one frame of {heads} heads")
-    work, out_dtype = _compute_dtype(q, k)
+    work = work_dtype(q, k)
     n_q = q.shape[1]
     step = n_q if chunk is None else max(1, int(chunk))
     kt = k.to(work).transpose(1, 2)
-    out = torch.empty(n_q, k.shape[1], dtype=out_dtype, device=q.device)
+    out = torch.empty(n_q, k.shape[1], dtype=work, device=q.device)
     for start in range(0, n_q, step):
         scores = torch.bmm(q[:, start : start + step].to(work), kt) * scale  # (heads, c, N)
-        out[start : start + step] = scores.softmax(-1).mean(0).to(out_dtype)
+        out[start : start + step] = scores.softmax(-1).mean(0)
     return out
-
-
-def mean_self_attention(per_layer: Sequence[Tensor]) -> Tensor:
-    """Arithmetic mean over layers of (P, P) (or (F, P, P)) self-attention maps."""
-    return _mean_maps(per_layer)
 
 
 def _check_pair(ca: Tensor, sa: Tensor) -> None:
@@ -118,6 +106,7 @@ def _check_pair(ca: Tensor, sa: Tensor) -> None:
         raise ValueError(f"cross-attention {tuple(ca.shape)} and self-attention {tuple(sa.shape)} mismatch")
 
 
+@full_precision
 def was_train(ca: Tensor, sa: Tensor) -> Tensor:
     """Probabilistic WAS of the learning loss (§3.3): class softmax of ``ca`` propagated by ``sa``.
 
@@ -125,12 +114,26 @@ def was_train(ca: Tensor, sa: Tensor) -> Tensor:
     Returns ``softmax_over_classes(ca).reshape(n, P) @ sa.T`` as (n, S, S) / (F, n, S, S), values in [0, 1].
     """
     _check_pair(ca, sa)
-    work, out_dtype = _compute_dtype(ca, sa)
+    work = work_dtype(ca, sa)
     probs = ca.to(work).softmax(-3).flatten(-2)  # (..., n, P)
     was = probs @ sa.to(work).transpose(-1, -2)
-    return was.reshape(ca.shape).to(out_dtype)
+    return was.reshape(ca.shape)
 
 
+@full_precision
+def was_train_attention(ca: Tensor, self_qk: Sequence[tuple[Tensor, Tensor, float]]) -> Tensor:
+    """:func:`was_train` of one frame with SA given as the hooked layers' (q, k, scale), q/k (heads, P, d).
+
+    ca: (n, S, S). The class probabilities are propagated by :func:`propagate` per layer and averaged, so the
+    learning loss never builds (or keeps for backward) a P x P map. (n, S, S), fp32 for half inputs.
+    """
+    work = work_dtype(ca, *(q for q, _, _ in self_qk))
+    probs = ca.to(work).softmax(-3).flatten(-2)  # (n, P)
+    total = sum(propagate(probs, q, k, scale) for q, k, scale in self_qk)
+    return (total / len(self_qk)).reshape(ca.shape)
+
+
+@full_precision
 def was_predict(ca: Tensor, sa: Tensor, size: int | tuple[int, int]) -> Tensor:
     """Prediction ("logit") WAS of §3.4, resized to ``size`` and remapped to each class's logit range.
 
@@ -145,9 +148,9 @@ def was_predict(ca: Tensor, sa: Tensor, size: int | tuple[int, int]) -> Tensor:
     if ca.dim() == 3:
         return was_predict(ca[None], sa[None], size)[0]
     _check_pair(ca, sa)
-    work, out_dtype = _compute_dtype(ca, sa)
+    work = work_dtype(ca, sa)
     values = was_values(ca.to(work))
-    return _was_remap(values @ sa.to(work).transpose(-1, -2), ca.to(work), size).to(out_dtype)
+    return _was_remap(values @ sa.to(work).transpose(-1, -2), ca.to(work), size)
 
 
 def was_values(ca: Tensor) -> Tensor:
@@ -159,25 +162,29 @@ def was_values(ca: Tensor) -> Tensor:
     return torch.cat([bg, logits[:, 1:]], 1)
 
 
+@full_precision
 def propagate(values: Tensor, q: Tensor, k: Tensor, scale: float) -> Tensor:
     """``values @ SA^T`` for one frame's head-mean self-attention SA, without materialising SA.
 
     values: (n, P); q, k: (heads, P, d) of one frame. ``values @ SA^T = mean_h softmax(q_h k_h^T s) @ values^T``
     transposed, which is scaled-dot-product attention with the maps as values. The values are cut into
     blocks of d columns, zero-padded to d, so the fused (flash) kernels apply: nothing of size P x P is
-    built or kept for backward. Returns (n, P) in the dtype of ``values``.
+    built or kept for backward. Returns (n, P) in the working dtype of ``values`` and q (fp32 for halves).
     """
     heads, num_pixels, d = q.shape
     n = values.shape[0]
+    work = work_dtype(values, q, k)
+    values, q, k = values.to(work), q.to(work), k.to(work)
     outs = []
     for start in range(0, n, d):
         block = values[start : start + d].transpose(0, 1).to(q.dtype)  # (P, <= d)
         v = F.pad(block, (0, d - block.shape[1])).expand(heads, num_pixels, d)
         out = F.scaled_dot_product_attention(q[None], k[None], v[None], scale=scale)[0]  # (heads, P, d)
         outs.append(out[..., : block.shape[1]].mean(0))
-    return torch.cat(outs, 1).transpose(0, 1).to(values.dtype)
+    return torch.cat(outs, 1).transpose(0, 1)
 
 
+@full_precision
 def was_predict_attention(
     ca: Tensor, self_qk: Sequence[tuple[Tensor, Tensor, float]], size: int | tuple[int, int]
 ) -> Tensor:
@@ -187,10 +194,10 @@ def was_predict_attention(
     :func:`propagate` per layer, so this equals ``was_predict(ca, SA, size)`` up to rounding. (n, h, w) fp32
     for half inputs, else the dtype of ``ca``.
     """
-    work, out_dtype = _compute_dtype(ca, *(q for q, _, _ in self_qk))
+    work = work_dtype(ca, *(q for q, _, _ in self_qk))
     values = was_values(ca.to(work)[None])[0]
     total = sum(propagate(values, q.to(work), k.to(work), scale) for q, k, scale in self_qk)
-    return _was_remap((total / len(self_qk))[None], ca.to(work)[None], size)[0].to(out_dtype)
+    return _was_remap((total / len(self_qk))[None], ca.to(work)[None], size)[0]
 
 
 def _was_remap(was: Tensor, ca: Tensor, size: int | tuple[int, int]) -> Tensor:

@@ -6,6 +6,10 @@ maps per frame:
 
 * ``map_mode="was"``: prediction WAS: cross-attention logits propagated by self-attention;
 * ``map_mode="cross"``: the cross-attention logits alone.
+
+It also knows what the UNet predicts (``prediction_type`` of the scheduler config): epsilon (SD 2.1-base,
+SD 1.5) or v (SD 2.1 at 768 px); the DDIM step and the SD loss convert through :func:`to_epsilon_x0` and
+:func:`prediction_target`. Any other type is refused: running it as epsilon would be wrong silently.
 """
 
 from __future__ import annotations
@@ -13,11 +17,46 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from smite.errors import SmiteError
 from smite.model.backbone import Backbone
 from smite.model.reader import AttentionReader
 
 MAP_MODES = ("was", "cross")
 REFERENCE_TIMESTEPS = (95, 104)  # inclusive range of the reference pass (§1.3)
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def prediction_type(backbone: Backbone) -> str:
+    """The backbone's ``prediction_type`` (epsilon or v_prediction); SmiteError for any other."""
+    kind = getattr(backbone.scheduler.config, "prediction_type", "epsilon") or "epsilon"
+    if kind not in PREDICTION_TYPES:
+        raise SmiteError(f"the backbone's scheduler predicts {kind!r}; SMITE supports {' and '.join(PREDICTION_TYPES)}")
+    return kind
+
+
+def to_epsilon_x0(z: torch.Tensor, output: torch.Tensor, abar: torch.Tensor, kind: str
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(eps, x0) from latents ``z`` at noise level ``abar`` and the UNet ``output`` of prediction ``kind``.
+
+    epsilon: x0 = (z - sqrt(1-abar) eps) / sqrt(abar); v: x0 = sqrt(abar) z - sqrt(1-abar) v,
+    eps = sqrt(1-abar) z + sqrt(abar) v.
+    """
+    a, s = abar.sqrt(), (1 - abar).sqrt()
+    if kind == "v_prediction":
+        return s * z + a * output, a * z - s * output
+    if kind == "epsilon":
+        return output, (z - s * output) / a
+    raise SmiteError(f"unsupported prediction type {kind!r}")
+
+
+def prediction_target(z0: torch.Tensor, eps: torch.Tensor, abar: torch.Tensor, kind: str) -> torch.Tensor:
+    """What the UNet should output for clean latents ``z0`` noised with ``eps`` at ``abar`` (the SD loss target):
+    ``eps`` for epsilon, ``v = sqrt(abar) eps - sqrt(1-abar) z0`` for v_prediction."""
+    if kind == "v_prediction":
+        return abar.sqrt() * eps - (1 - abar).sqrt() * z0
+    if kind == "epsilon":
+        return eps
+    raise SmiteError(f"unsupported prediction type {kind!r}")
 
 
 def to_latents(backbone: Backbone, images: np.ndarray, generator: torch.Generator) -> torch.Tensor:

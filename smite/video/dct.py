@@ -2,7 +2,9 @@
 
 The transform is a matrix product with a cached orthonormal basis: for the sizes used here (a few frames,
 64x64 latent maps) that is exact to rounding, differentiable, device-agnostic and fast, with no FFT or
-DCT package involved.
+DCT package involved. Everything runs in full precision even under autocast (half inputs are upcast to fp32,
+the result is fp32): the energy's gradient is a sign pattern of small coefficient differences that bf16
+rounding scrambles (method.md §0.2).
 """
 
 import functools
@@ -10,6 +12,8 @@ import math
 
 import torch
 from torch import Tensor
+
+from smite.model.precision import full_precision, work
 
 
 @functools.lru_cache(maxsize=32)
@@ -26,14 +30,18 @@ def dct_basis(n: int, dtype: torch.dtype = torch.float64, device: torch.device |
     return _basis_cached(int(n), dtype, torch.device(device))
 
 
+@full_precision
 def dct(x: Tensor, dim: int = -1) -> Tensor:
-    """Orthonormal DCT-II of ``x`` along ``dim`` (any shape, floating dtype); same shape as ``x``."""
+    """Orthonormal DCT-II of ``x`` along ``dim`` (any shape, floating dtype; fp32 for halves); same shape."""
+    x = work(x)
     c = dct_basis(x.shape[dim], x.dtype, x.device)
     return (x.movedim(dim, -1) @ c.T).movedim(-1, dim)
 
 
+@full_precision
 def idct(x: Tensor, dim: int = -1) -> Tensor:
     """Inverse of :func:`dct` (orthonormal DCT-III) along ``dim``; same shape as ``x``."""
+    x = work(x)
     c = dct_basis(x.shape[dim], x.dtype, x.device)
     return (x.movedim(dim, -1) @ c).movedim(-1, dim)
 
@@ -63,13 +71,14 @@ def _coefficients(x: Tensor) -> Tensor:
     return dct3(x.transpose(0, 1))
 
 
+@full_precision
 def lowpass_dct_energy(pred: Tensor, ref: Tensor, threshold: float) -> Tensor:
     """Low-pass DCT L1 energy of §6.4 between two map sequences (differentiable in both).
 
     pred, ref: (F, n, H, W) floating tensors. Both are arranged as (n, F, H, W) and transformed by an
     orthonormal 3-D DCT-II over (time, y, x); spatial frequencies below ``floor(S * threshold)`` on both
     axes are kept for every temporal frequency. Returns the scalar mean |M*D_pred - M*D_ref| over all
-    n*F*H*W entries (zeros included), dtype of ``pred``.
+    n*F*H*W entries (zeros included), in the working dtype (fp32 for half inputs).
     """
     if pred.shape != ref.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and ref {tuple(ref.shape)} differ in shape")
@@ -77,7 +86,8 @@ def lowpass_dct_energy(pred: Tensor, ref: Tensor, threshold: float) -> Tensor:
     return (diff * _spatial_mask(diff, threshold)).abs().mean()
 
 
+@full_precision
 def lowpass(x: Tensor, threshold: float) -> Tensor:
-    """The maps ``x`` (F, n, H, W) with the §6.4 mask applied in the 3-D DCT domain; same shape and dtype."""
+    """The maps ``x`` (F, n, H, W) with the §6.4 mask applied in the 3-D DCT domain; same shape (fp32 for halves)."""
     coeffs = _coefficients(x) * _spatial_mask(x, threshold)
     return idct3(coeffs).transpose(0, 1)

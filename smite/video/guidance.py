@@ -22,6 +22,8 @@ import torch
 from torch import Tensor
 
 from smite.learn.losses import weighted_cross_entropy
+from smite.model.precision import full_precision, work
+from smite.model.reference import to_epsilon_x0
 from smite.video.dct import lowpass_dct_energy
 from smite.video.voting import vote
 
@@ -74,10 +76,13 @@ def step_size(alphas_cumprod: Tensor, t: int, lr_scale: float) -> float:
     return lr_scale * beta / (1.0 - beta)
 
 
-def ddim_step(z: Tensor, eps: Tensor, alphas_cumprod: Tensor, t: int, t_prev: int) -> Tensor:
-    """Deterministic DDIM update (eta = 0) of latents ``z`` from timestep ``t`` to ``t_prev`` given ``eps``."""
+@full_precision
+def ddim_step(z: Tensor, output: Tensor, alphas_cumprod: Tensor, t: int, t_prev: int,
+              prediction: str = "epsilon") -> Tensor:
+    """Deterministic DDIM update (eta = 0) of latents ``z`` from timestep ``t`` to ``t_prev`` given the UNet
+    ``output`` of prediction type ``prediction`` (epsilon or v_prediction, see ``reference.to_epsilon_x0``)."""
     a_t, a_prev = (alphas_cumprod[i].to(z.device, torch.float32) for i in (t, t_prev))
-    x0 = (z - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+    eps, x0 = to_epsilon_x0(z.float(), output.float(), a_t, prediction)
     return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
 
 
@@ -104,9 +109,13 @@ class AdamState:
         return lr * m_hat / (v_hat.sqrt() + eps)
 
 
+@full_precision
 def guidance_energy(maps: Tensor, reference: Tensor, target: Tensor, threshold: float,
                     settings: GuidanceSettings) -> Tensor:
-    """E of one chunk: maps, reference (Fc, n, S, S) WAS logits; target int64 (Fc, S, S) voted labels."""
+    """E of one chunk: maps, reference (Fc, n, S, S) WAS logits; target int64 (Fc, S, S) voted labels.
+
+    Computed in fp32 (fp64 for fp64 maps) with autocast off."""
+    maps, reference = work(maps), work(reference)
     energy = maps.new_zeros(())
     if settings.lambda_reg:
         energy = energy + settings.lambda_reg * lowpass_dct_energy(maps, reference, threshold)

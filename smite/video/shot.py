@@ -33,7 +33,7 @@ from smite.model.conditioning import conditioning, encode_text, part_prompt
 from smite.model.framing import Framing, check_frame, fit_image
 from smite.model.partmodel import PartModel
 from smite.model.reader import AttentionReader
-from smite.model.reference import MAP_MODES, add_noise, part_maps, reference_logits, to_latents
+from smite.model.reference import MAP_MODES, add_noise, part_maps, prediction_type, reference_logits, to_latents
 from smite.video.crops import CropBox, crop_frames, foreground_box, paste_logits, square_up, worth_refining
 from smite.video.guidance import GuidanceSettings, LatentOptimizer, ddim_step
 from smite.video.mattes import FrameMattes, maps_to_plate, mattes_from_logits
@@ -176,6 +176,7 @@ class ShotSegmenter:
         if self.map_mode not in MAP_MODES:
             raise SmiteError(f"unknown map mode {self.map_mode!r}; use one of {', '.join(MAP_MODES)}")
         part_model.check_backbone(backbone)
+        self.prediction = prediction_type(backbone)
         self.guidance = self.settings.guidance or GuidanceSettings.for_backbone(backbone)
         self.guided = self.settings.preset == "quality" and self.guidance.guided_steps > 0
         needs_tracks = self.guided and self.guidance.lambda_track > 0
@@ -273,7 +274,7 @@ class ShotSegmenter:
                 current = torch.stack([part_maps(self.reader, f, self.num_parts, self.map_mode) for f in range(frames)])
             if i == len(g.timesteps) - 1:
                 break
-            z = ddim_step(z, eps, bb.scheduler.alphas_cumprod, t, t - 1)
+            z = ddim_step(z, eps, bb.scheduler.alphas_cumprod, t, t - 1, self.prediction)
             if i < g.guided_steps and g.iterations:
                 self._run.report(f"guidance {i + 1}/{g.guided_steps}")
                 z = self.optimizer.optimise(z, t, i, current, ref, tracks_xy, visible, self._run.check_cancel)

@@ -114,7 +114,7 @@ class FlowTracker:
     Flows are computed once per consecutive frame pair in both directions. The queries of one frame are
     chained together forwards and backwards, sampling the flow bilinearly at sub-pixel positions. At each
     step p -> q = p + go(p) a point becomes invisible when
-    * the forward-backward round trip fails: ``|go(p) + back(q)| > max(fb_min_px, fb_rel * |go(p)|)``
+    * the forward-backward round trip fails: ``|go(p) + back(q)| > max(fb_size * max(H, W), fb_rel * |go(p)|)``
       (the point was covered, or the flow is wrong there);
     * it is near a motion boundary: ``max |grad go|^2 > mb_rel * |go(p)|^2 + mb_abs`` within ``mb_radius``
       px of p (the criterion of Sundaram et al., ECCV 2010, widened by a max filter because DIS places
@@ -122,15 +122,18 @@ class FlowTracker:
       *consistently* in both directions, which the round trip alone does not catch;
     * it leaves the frame ([0, W-1] x [0, H-1]).
     Once lost, a point stays lost along that direction (its position keeps following the flow, so tracks
-    stay defined).
+    stay defined). The thresholds scale with the image and the flow: DIS's round-trip error on real, noisy,
+    JPEG-coded plates is a few pixels at 256 px, and a loss at any of ten chained steps is final, so the
+    former 1 px / 0.002 kept only half the points at +10 frames (measured with ``bench/tracker.py`` on warped
+    real footage: see the README for the figures).
     """
 
-    def __init__(self, preset: str = "medium", fb_min_px: float = 1.0, fb_rel: float = 0.05,
-                 mb_rel: float = 0.01, mb_abs: float = 0.002, mb_radius: int = 2) -> None:
+    def __init__(self, preset: str = "medium", fb_size: float = 0.012, fb_rel: float = 0.15,
+                 mb_rel: float = 0.02, mb_abs: float = 0.03, mb_radius: int = 2) -> None:
         if preset not in DIS_PRESETS:
             raise SmiteError(f"unknown DIS flow preset {preset!r}: use one of {', '.join(DIS_PRESETS)}")
         self.preset = preset
-        self.fb_min_px, self.fb_rel = float(fb_min_px), float(fb_rel)
+        self.fb_size, self.fb_rel = float(fb_size), float(fb_rel)
         self.mb_rel, self.mb_abs, self.mb_radius = float(mb_rel), float(mb_abs), int(mb_radius)
 
     def track(self, video: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +180,8 @@ class FlowTracker:
             q = p + go
             speed2 = (go * go).sum(1)
             round_trip = np.linalg.norm(go + sample_bilinear(back_field, q), axis=1)
-            consistent = round_trip <= np.maximum(self.fb_min_px, self.fb_rel * np.sqrt(speed2))
+            fb_floor = self.fb_size * max(go_field.shape[:2])
+            consistent = round_trip <= np.maximum(fb_floor, self.fb_rel * np.sqrt(speed2))
             smooth = sample_bilinear(boundary, p)[:, 0] <= self.mb_rel * speed2 + self.mb_abs
             alive = alive & consistent & smooth & self._inside(q, go_field.shape[:2])
             p = q
@@ -190,10 +194,16 @@ class CoTrackerTracker:
     Fixes §12.9: the video is passed in 0..255, the range CoTracker expects. ``model`` may be any callable
     with the predictor's signature ``model(video (1, T, 3, H, W), queries=(1, N, 3), backward_tracking=True)
     -> (tracks (1, T, N, 2), visibility (1, T, N))``; when omitted it is loaded from ``checkpoint``.
+    Queries go in one call per query frame, at most ``max_queries`` at a time (§6.5: one frame's 64x64 grid per
+    call): the tracker's memory grows with the queries of a call, and a window's F x 4096 at once would not fit
+    on a 24-48 GB card.
     """
 
-    def __init__(self, checkpoint: str | None = None, device: str = "cpu", model: Any = None) -> None:
-        self.device = device
+    def __init__(self, checkpoint: str | None = None, device: str = "cpu", model: Any = None,
+                 max_queries: int = 4096) -> None:
+        if max_queries < 1:
+            raise SmiteError(f"max_queries must be at least 1, got {max_queries}")
+        self.device, self.max_queries = device, int(max_queries)
         self.model = model if model is not None else _load_cotracker(checkpoint, device)
 
     def track(self, video: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,14 +212,24 @@ class CoTrackerTracker:
 
         video, queries = _check_inputs(video, queries)
         clip = torch.from_numpy(np.ascontiguousarray(video * 255.0)).permute(0, 3, 1, 2)[None].to(self.device)
-        points = torch.from_numpy(queries.astype(np.float32))[None].to(self.device)
-        with torch.no_grad():
-            tracks, vis = self.model(clip, queries=points, backward_tracking=True)
-        tracks = tracks[0].detach().float().cpu().numpy()
-        vis = vis[0].detach().cpu()
-        vis = vis.squeeze(-1) if vis.ndim == 3 else vis
-        vis = vis.numpy() if vis.dtype == torch.bool else vis.float().numpy() > 0.5
-        return tracks.astype(np.float32), vis.astype(bool)
+        tracks = np.zeros((len(video), len(queries), 2), np.float32)
+        visible = np.zeros((len(video), len(queries)), bool)
+        for sel in self._batches(queries[:, 0]):
+            points = torch.from_numpy(queries[sel].astype(np.float32))[None].to(self.device)
+            with torch.no_grad():
+                out, vis = self.model(clip, queries=points, backward_tracking=True)
+            tracks[:, sel] = out[0].detach().float().cpu().numpy()
+            vis = vis[0].detach().cpu()
+            vis = vis.squeeze(-1) if vis.ndim == 3 else vis
+            visible[:, sel] = vis.numpy() if vis.dtype == torch.bool else vis.float().numpy() > 0.5
+        return tracks, visible
+
+    def _batches(self, frames: np.ndarray) -> Iterator[np.ndarray]:
+        """Indices of the queries of each call: one query frame per call, at most ``max_queries`` each."""
+        for t in np.unique(frames):
+            sel = np.flatnonzero(frames == t)
+            for start in range(0, len(sel), self.max_queries):
+                yield sel[start : start + self.max_queries]
 
 
 def _load_cotracker(checkpoint: str | None, device: str) -> Any:

@@ -11,10 +11,11 @@ import torch.nn.functional as F
 from smite.model.maps import (
     cross_attention_logits,
     mean_cross_attention,
-    mean_self_attention,
     self_attention_probs,
     was_predict,
+    was_predict_attention,
     was_train,
+    was_train_attention,
 )
 
 VECTORS = Path(__file__).parents[1] / "data" / "official_vectors.npz"
@@ -48,6 +49,43 @@ def test_was_predict_matches_official_vectors(vectors, size):
     out32 = was_predict(ca.float(), sa.float(), size)
     assert out32.dtype == torch.float32
     torch.testing.assert_close(out32.double(), expected, rtol=1e-5, atol=7e-5)
+
+
+@pytest.mark.parametrize("size", [16, 40])
+def test_production_was_matches_official_vectors(vectors, size):
+    """``was_predict_attention`` (propagate through SDPA) is what production calls: pinned at fp32 accuracy.
+
+    SA enters as attention: with q = log SA (one head, d = P), k = I and scale 1, softmax(q k^T) = SA.
+    """
+    ca, sa = torch.from_numpy(vectors["was_ca"]), torch.from_numpy(vectors["was_sa_qk"])
+    expected = torch.from_numpy(vectors[f"was_pred_S{size}"])
+    eye = torch.eye(sa.shape[-1], dtype=torch.float64)
+    for dtype, atol in ((torch.float64, 2e-6), (torch.float32, 1.5e-5)):  # values up to 7; fp32 eps 1.2e-7
+        for f in range(len(ca)):
+            q = sa[f].clamp_min(1e-300).log()[None].to(dtype)
+            out = was_predict_attention(ca[f].to(dtype), [(q, eye[None].to(dtype), 1.0)], size)
+            assert out.dtype == dtype and out.shape == (4, size, size)
+            torch.testing.assert_close(out.float(), expected[f], rtol=0, atol=atol)
+            # two layers with the same SA average to it
+            twice = was_predict_attention(ca[f].to(dtype), [(q, eye[None].to(dtype), 1.0)] * 2, size)
+            torch.testing.assert_close(twice, out, rtol=0, atol=1e-6)
+
+
+def test_learning_was_without_the_map_equals_was_train():
+    """Learning propagates by attention too (no P x P map): same values and gradients as the explicit form."""
+    gen = torch.Generator().manual_seed(6)
+    heads, side, d, n = 2, 8, 4, 3
+    layers = [(torch.randn(heads, side * side, d, generator=gen, dtype=torch.float64, requires_grad=True),
+               torch.randn(heads, side * side, d, generator=gen, dtype=torch.float64), 0.5) for _ in range(2)]
+    ca = torch.randn(n, side, side, generator=gen, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(n, side, side, generator=gen, dtype=torch.float64)
+    sa = sum(self_attention_probs(q, k, heads, s, chunk=None) for q, k, s in layers) / 2
+    explicit = was_train(ca, sa)
+    fused = was_train_attention(ca, layers)
+    torch.testing.assert_close(fused, explicit)
+    grads = [torch.autograd.grad((m * weights).sum(), [ca, layers[0][0]]) for m in (explicit, fused)]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
 
 
 def test_was_train_hand_example():
@@ -124,14 +162,14 @@ def test_was_predict_gradients_flow():
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
-def test_was_predict_half_precision_upcasts_and_preserves_dtype():
+def test_was_predict_half_precision_upcasts_to_fp32():
     gen = torch.Generator().manual_seed(1)
     ca = torch.randn(1, 3, 4, 4, generator=gen) * 4
     sa = torch.randn(1, 16, 16, generator=gen).softmax(-1)
     ref = was_predict(ca, sa, 8)
     for dt in (torch.float16, torch.bfloat16):
         out = was_predict(ca.to(dt), sa.to(dt), 8)
-        assert out.dtype == dt
+        assert out.dtype == torch.float32
         torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.1)
 
 
@@ -154,9 +192,9 @@ def test_cross_attention_logits_matches_explicit_loop():
                 up = F.interpolate(grid[None, None], size=(size, size), mode="bilinear", align_corners=False)
                 expected[b, t] += up[0, 0] / heads
     torch.testing.assert_close(out, expected)
-    # dtype preserved for half inputs, computed in fp32
+    # half inputs are computed and returned in fp32
     half = cross_attention_logits(q.half(), k.half(), heads, n, size, scale)
-    assert half.dtype == torch.float16
+    assert half.dtype == torch.float32
     torch.testing.assert_close(half.double(), expected, rtol=0.02, atol=0.02)
 
 
@@ -179,7 +217,7 @@ def test_self_attention_probs_rows_chunks_and_formula():
     for chunk in (1, 3, 5, 16, 100):
         torch.testing.assert_close(self_attention_probs(q, k, heads, scale, chunk=chunk), full)
     half = self_attention_probs(q.bfloat16(), k.bfloat16(), heads, scale, chunk=5)
-    assert half.dtype == torch.bfloat16
+    assert half.dtype == torch.float32
 
 
 def test_self_attention_chunked_gradients_match_unchunked():
@@ -200,7 +238,7 @@ def test_self_attention_chunked_gradients_match_unchunked():
 def test_layer_means():
     a, b = torch.ones(1, 2, 3, 3), torch.full((1, 2, 3, 3), 3.0)
     torch.testing.assert_close(mean_cross_attention([a, b]), torch.full((1, 2, 3, 3), 2.0))
-    torch.testing.assert_close(mean_self_attention([a[0, 0], b[0, 0], b[0, 0]]), torch.full((3, 3), 7.0 / 3))
+    torch.testing.assert_close(mean_cross_attention([a, b, b]), torch.full((1, 2, 3, 3), 7.0 / 3))
     with pytest.raises(ValueError):
         mean_cross_attention([])
 

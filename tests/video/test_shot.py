@@ -32,21 +32,21 @@ def test_overlap_frames_are_written_once_and_carried(tiny_backbone, tmp_path):
     settings = SegmentSettings(preset="quality", window=4, overlap=2, guidance=SHORT_GUIDANCE)
     seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), settings)
     assert [(w.start, w.end, w.write, w.carry) for w in seg.windows(6)] == [(0, 4, 2, 2), (2, 6, 4, 0)]
-    carried = []
-    original = seg._maps
+    references, finals = [], []
+    guided = seg._guided
 
-    def spy(view, plates, carry, generator):
-        carried.append(None if carry is None else carry[0].clone())
-        maps = original(view, plates, carry, generator)
-        carried.append(maps)
-        return maps
+    def spy(images, ref, generator):
+        # The reference the guided steps start from: the carried maps must already be in it.
+        references.append(ref.clone())
+        finals.append(guided(images, ref, generator))
+        return finals[-1]
 
-    seg._maps = spy
+    seg._guided = spy
     events = []
     out = list(seg.segment(_plates(6), progress=events.append))
-    assert len(out) == 6
-    first_window_final, second_window_carry = carried[1], carried[2]
-    torch.testing.assert_close(second_window_carry, first_window_final[2:])
+    assert len(out) == 6 and len(references) == 2
+    torch.testing.assert_close(references[1][:2], finals[0][2:])  # the next window starts with the carried maps
+    assert not torch.allclose(references[0][2:], finals[0][2:])  # guidance changed them: the carry is visible
     written = [e.done for e in events if e.stage == "written"]
     assert written == [2, 6]
 

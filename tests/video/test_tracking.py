@@ -151,8 +151,12 @@ def test_registry():
 class StandIn:
     """Records its inputs and answers like CoTrackerPredictor."""
 
+    def __init__(self):
+        self.calls = []  # the queries of each call
+
     def __call__(self, video, queries=None, backward_tracking=False):
         self.video, self.queries, self.backward = video, queries, backward_tracking
+        self.calls.append(queries)
         t, n = video.shape[1], queries.shape[1]
         offset = torch.arange(t, dtype=torch.float32)[None, :, None, None]
         tracks = queries[:, None, :, 1:].repeat(1, t, 1, 1) + offset  # moves by 1 px per frame
@@ -168,11 +172,27 @@ def test_cotracker_adapter_scales_and_converts():
     assert model.backward is True
     assert tuple(model.video.shape) == (1, 5, 3, 12, 20)
     np.testing.assert_allclose(model.video[0].permute(0, 2, 3, 1).numpy(), video * 255, rtol=1e-6)
-    assert tuple(model.queries.shape) == (1, 2, 3) and model.queries.dtype == torch.float32
+    assert [tuple(q.shape) for q in model.calls] == [(1, 1, 3), (1, 1, 3)]  # one call per query frame
+    assert model.queries.dtype == torch.float32
     assert tracks.shape == (5, 2, 2) and tracks.dtype == np.float32
     np.testing.assert_allclose(tracks[4], queries[:, 1:] + 4)
     assert visible.shape == (5, 2) and visible.dtype == bool
     assert visible[:, 0].tolist() == [True, False, True, False, True]
+
+
+@pytest.mark.parametrize(("max_queries", "sizes"), [(4096, [4096] * 3), (1500, [1500, 1500, 1096] * 3)])
+def test_cotracker_queries_one_frame_grid_per_call(max_queries, sizes):
+    """§6.5: F calls of one frame's 64x64 grid, not one call of F x 4096 queries (or smaller bounded batches)."""
+    video = np.zeros((3, 64, 64, 3), np.float32)
+    ys, xs = np.mgrid[0:64, 0:64]
+    grid = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    queries = np.concatenate([np.column_stack([np.full(4096, t), grid]) for t in range(3)])
+    model = StandIn()
+    tracks, visible = CoTrackerTracker(model=model, max_queries=max_queries).track(video, queries)
+    assert [q.shape[1] for q in model.calls] == sizes
+    assert all(len(np.unique(q[0, :, 0].numpy())) == 1 for q in model.calls)  # each call: one query frame
+    np.testing.assert_allclose(tracks[2], queries[:, 1:] + 2)  # answers land on their own queries
+    assert visible.shape == (3, 3 * 4096) and visible[0].all() and not visible[1].any()
 
 
 def test_cotracker_missing_checkpoint_or_package(tmp_path, monkeypatch):
