@@ -34,6 +34,7 @@ BAND_GROW = 0.25  # the band is widened by this many latent cells: the grid's 0.
 MATTING_EPSILON = 1e-5  # colour-line regulariser of the matting Laplacian (plates in [0, 1], some grain)
 PRIOR_WEIGHT = 1e-3  # pull towards the upsampled probabilities (keeps unseeded band regions soft, not erased)
 WORK_CELL = 8.0  # plate px per latent cell at which the band is matted first
+MAX_FINE_BAND = 0.25  # above this fraction of uncertain pixels the full-size pass is skipped (bounded cost)
 TILE = 128  # plate pixels per matting tile (plus a margin): bounded memory, little work off the band
 CG_TOLERANCE = 1e-4
 
@@ -60,6 +61,14 @@ def mattes_from_logits(logits: torch.Tensor, temperature: float) -> FrameMattes:
     alphas = torch.softmax(logits / max(temperature, 1e-6), dim=0)
     labels = logits.argmax(0).to(torch.int32)
     return FrameMattes(alphas.cpu().numpy().astype(np.float32), labels.cpu().numpy().astype(np.uint16))
+
+
+def refine_frame(mattes: FrameMattes, plate: np.ndarray, scale: float, method: str | None = None) -> FrameMattes:
+    """A frame's bilinear mattes refined on its plate (``scale`` = plate px per latent cell); labels = argmax."""
+    if check_edges(method) == "bilinear":
+        return mattes
+    alphas = refine_mattes(mattes.alphas, plate, scale, method)
+    return FrameMattes(alphas, alphas.argmax(0).astype(np.uint16))
 
 
 def check_edges(method: str | None) -> str:
@@ -119,6 +128,8 @@ def refine_mattes(soft: np.ndarray, plate: np.ndarray, scale: float, method: str
     work = _refine_once(work, cv2.resize(plate, small, interpolation=cv2.INTER_AREA), BAND_GROW * WORK_CELL,
                         _matting, WORK_CELL)
     back = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in work])
+    if (back.max(0) < BAND_HIGH).mean() > MAX_FINE_BAND:  # a model unsure almost everywhere: no edges to sharpen
+        return back / back.sum(0, keepdims=True)
     return _refine_once(back, plate, factor / 2, _matting, factor)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from smite.errors import SmiteError
 from smite.video.guidance import GuidanceSettings
+from smite.video.mattes import DEFAULT_EDGES, check_edges
 from smite.video.windows import check_window
 
 PRESETS = ("fast", "quality")
@@ -23,6 +24,8 @@ class SegmentSettings:
     ``coarse_to_fine``: refine the foreground of plates larger than the model frame.
     ``guidance``: constants of the guided path (None: the backbone's defaults).
     ``map_mode=None`` uses the part model's own mode.
+    ``edges``: ``refined`` (mattes re-solved on the plate in the uncertain band, the default) or ``bilinear``
+    (the latent-grid maps resized), see ``smite.video.mattes``.
     """
 
     seed: int = 0
@@ -35,10 +38,12 @@ class SegmentSettings:
     tracker_checkpoint: str | None = None
     coarse_to_fine: bool = True
     guidance: GuidanceSettings | None = None
+    edges: str = DEFAULT_EDGES
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise SmiteError(f"unknown preset {self.preset!r}: use one of {', '.join(PRESETS)}")
+        object.__setattr__(self, "edges", check_edges(self.edges))
         if isinstance(self.guidance, dict):
             object.__setattr__(self, "guidance", GuidanceSettings(**self.guidance))
         check_window(*self.window_and_overlap())

@@ -36,7 +36,7 @@ from smite.model.reader import AttentionReader
 from smite.model.reference import MAP_MODES, add_noise, part_maps, prediction_type, reference_logits, to_latents
 from smite.video.crops import CropBox, crop_frames, foreground_box, paste_logits, square_up, worth_refining
 from smite.video.guidance import GuidanceSettings, LatentOptimizer, ddim_step
-from smite.video.mattes import FrameMattes, maps_to_plate, mattes_from_logits
+from smite.video.mattes import FrameMattes, maps_to_plate, mattes_from_logits, refine_frame
 from smite.video.settings import SegmentSettings
 from smite.video.tracking import Tracker, get_tracker
 from smite.video.voting import grid_queries, tracks_for_voting
@@ -220,10 +220,11 @@ class ShotSegmenter:
             for k, win in enumerate(windows):
                 run.window = k
                 run.check_cancel()
-                result = self._window(plates.window(win.start, win.end), carried, generator)
+                window_plates = plates.window(win.start, win.end)
+                result = self._window(window_plates, carried, generator)
                 carried = (result.maps[win.write:], result.view) if win.carry else None
                 for j in range(win.write):
-                    yield self._mattes(result, j)
+                    yield self._mattes(result, j, window_plates[j])
                     run.done += 1
                 run.report("written")
 
@@ -296,11 +297,13 @@ class ShotSegmenter:
 
     # -- output -----------------------------------------------------------------------------------------------
 
-    def _mattes(self, result: WindowMaps, j: int) -> FrameMattes:
+    def _mattes(self, result: WindowMaps, j: int, plate: np.ndarray) -> FrameMattes:
         fine = result.view.to_plate(result.maps[j])
         if result.coarse is None:
             logits = fine
         else:
             coarse = result.whole.to_plate(result.coarse[j]).numpy()
             logits = torch.from_numpy(paste_logits(coarse, fine.numpy(), result.view.box))
-        return mattes_from_logits(logits, self.settings.matte_temperature)
+        mattes = mattes_from_logits(logits, self.settings.matte_temperature)
+        cell = max(result.view.box.height, result.view.box.width) / self.backbone.latent_size  # plate px per cell
+        return refine_frame(mattes, plate, cell, self.settings.edges)

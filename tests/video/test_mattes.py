@@ -102,3 +102,27 @@ def test_exact_ground_truth_on_the_grid_comes_back_closer():
     base, refined = scores["bilinear"], scores[None]
     assert refined.edge_error <= 0.75 * base.edge_error, (base, refined)
     assert refined.miou >= base.miou - 0.01 and refined.boundary_f >= base.boundary_f - 0.01, (base, refined)
+
+
+def test_shot_segmenter_refines_on_each_frames_plate(tiny_backbone):
+    """The shot path: bilinear mattes are today's; refined = those refined on the frame's own plate at the view's
+    cell size (128 px over 64 cells: 2 px), labels their argmax."""
+    from test_segment import _untrained_model
+
+    from smite.video.mattes import refine_mattes
+    from smite.video.settings import SegmentSettings
+    from smite.video.shot import ShotSegmenter
+
+    plates = make_edge_shot(2, (96, 128), seed=4).frames
+    model = _untrained_model(tiny_backbone)
+
+    def run(edges):
+        return list(ShotSegmenter(tiny_backbone, model, SegmentSettings(preset="fast", edges=edges)).segment(plates))
+
+    bilinear, refined = run("bilinear"), run("refined")
+    for plate, b, r in zip(plates, bilinear, refined):
+        np.testing.assert_array_equal(r.alphas, refine_mattes(b.alphas, plate, 2.0))
+        np.testing.assert_array_equal(r.labels, r.alphas.argmax(0))
+        assert not np.array_equal(r.alphas, b.alphas)
+    with pytest.raises(SmiteError, match="unknown edges"):
+        SegmentSettings(edges="soft")
