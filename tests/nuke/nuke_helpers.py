@@ -9,16 +9,16 @@ import fake_nuke
 import numpy as np
 import smite_nuke
 
-SIZE = (96, 96)
+SIZE = (256, 256)  # the tiny backbone's frame: no resampling
 FRAMES = 12
 REFS = (1, 8)
 
 
 def make_plate(folder: Path, frames: int = FRAMES, seed: int = 3) -> dict:
-    """A 2-part synthetic shot written as PNG plates ``plate.%04d.png`` (frames 1..N) in ``folder``."""
+    """A 2-part synthetic shot (a head: face and hair) written as PNG plates ``plate.%04d.png`` (frames 1..N)."""
     from smite.synthetic.shots import make_shot, write_shot
 
-    shot = make_shot(num_frames=frames, size=SIZE, num_parts=2, seed=seed)
+    shot = make_shot(num_frames=frames, size=SIZE, num_parts=2, touching=True, seed=seed)
     info = write_shot(shot, folder)
     return {"shot": shot, "pattern": str(folder / "plate.####.png"), "parts": shot.part_names} | info
 
@@ -54,7 +54,7 @@ def press(node, button: str) -> None:
     node[button].execute()
 
 
-def run(node, button: str, timeout: float = 600.0) -> str:
+def run(node, button: str, timeout: float = 3600.0) -> str:
     """Press a button and pump the main thread until its worker is done; returns the status line."""
     press(node, button)
     ctl = smite_nuke.controller_for(node)
