@@ -235,6 +235,14 @@ def watch_task(job: str, save_pattern: str | None) -> Callable:
     return task
 
 
+def describe_hello(body: dict) -> str:
+    """One line of daemon status: backbone, device, free VRAM."""
+    vram = body.get("vram_free")
+    free = f", {vram / 2**30:.1f} GiB free" if isinstance(vram, (int, float)) else ""
+    loaded = "loaded" if body.get("loaded") else "not loaded"
+    return f"{body.get('backbone')} ({loaded}) on {body.get('device')}{free}"
+
+
 def hello_task(client, post: Post, cancelled: Callable[[], bool]) -> None:
     post({"kind": "hello", "body": client.hello(timeout=5.0)})
 

@@ -9,7 +9,7 @@ from bpy.app.handlers import persistent
 
 from . import client, prefs
 from .framemap import parse_sequence
-from .jobs import JobStatus, Runner, one_line, watch_task
+from .jobs import JobStatus, Runner, describe_hello, one_line, watch_task
 from .tree import load_mattes
 
 RUNNER = Runner()
@@ -57,14 +57,6 @@ def _status(s) -> JobStatus:
 def _store(s, status: JobStatus) -> None:
     s.job_op, s.job_id, s.job_state = status.op, status.job, status.state
     s.progress, s.eta_s, s.last_error, s.model_name = status.fraction, status.eta_s, status.error, status.model
-
-
-def describe_hello(body: dict) -> str:
-    """One line of daemon status: backbone, device, free VRAM."""
-    vram = body.get("vram_free")
-    free = f", {vram / 2**30:.1f} GiB free" if isinstance(vram, (int, float)) else ""
-    loaded = "loaded" if body.get("loaded") else "not loaded"
-    return f"{body.get('backbone')} ({loaded}) on {body.get('device')}{free}"
 
 
 def apply(message: dict) -> None:

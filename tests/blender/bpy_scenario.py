@@ -15,7 +15,7 @@ from pathlib import Path
 
 import bpy
 
-DRAIN_TIMEOUT_S = 900  # a guard against a hung daemon, not a performance assertion
+DRAIN_TIMEOUT_S = 3600  # a guard against a hung daemon (a 2-core machine shared by many runs), not a timing test
 
 
 def install(zip_path: str) -> object:

@@ -175,3 +175,25 @@ def test_worker_learns_and_segments_inline_on_a_real_daemon(daemon, small_shot, 
     assert (status.state, status.op, status.fraction) == ("done", "segment", 1.0), messages
     assert next(m for m in messages if m["kind"] == "submitted")["inline"] is True
     assert framemap.parse_sequence(out).frames() == sorted(plates)
+
+
+def test_worker_cancels_a_running_job_and_reads_the_daemon_status(daemon, small_shot):
+    plates, labels = small_shot
+    slow = plan.LearnPlan("blender_cancel", ["disc", "bar"], [plates[1001]], [labels[1001]], ["plate.1001.png"],
+                          {"steps": 500, "token_steps": 100, "eval_every": 500})
+    runner, messages = jobs.Runner(), []
+    runner.start(jobs.learn_task(slow, Inline), lambda: Client(daemon.address, timeout=60))
+    while not any(m["kind"] == "submitted" for m in messages):
+        runner.drain(messages.append)
+        runner.join(0.05)
+    runner.cancel()  # the Cancel button while the worker follows the job
+    runner.join(300)
+    runner.drain(messages.append)
+    status = jobs.JobStatus()
+    for message in messages:
+        status = status.apply(message)
+    assert status.state == "cancelled" and not status.active, messages
+    (hello,) = [m for m in _run(jobs.hello_task, daemon.address) if m["kind"] == "hello"]
+    assert jobs.describe_hello(hello["body"]).startswith("tiny (") and "on cpu" in jobs.describe_hello(hello["body"])
+    (info,) = [m for m in _run(jobs.free_vram_task, daemon.address) if m["kind"] == "info"]
+    assert info["text"] in ("backbone unloaded", "backbone was not loaded")

@@ -29,7 +29,7 @@ FIRST = 1001
 SIZE = (128, 128)  # (height, width)
 PART = "disc"
 SCENARIO = Path(__file__).with_name("bpy_scenario.py")
-RUN_TIMEOUT_S = 1200  # guard against a hang only
+RUN_TIMEOUT_S = 3600  # guard against a hang only
 
 
 def bpy_python(version: str) -> Path:
