@@ -6,14 +6,15 @@ whole and then chunk by chunk as ``smite render`` does on a farm (each chunk = i
 backbone kept warm between chunks as the worker-session daemon keeps it. For each ChunkSize x Context:
 
 * work: total CPU seconds of the chunks over the whole-shot run's (CPU time of this process, all threads, so
-  other load on the machine does not count), wall-clock ratio, and frames segmented over shot frames;
+  other load on the machine does not count), wall-clock ratio, frames segmented over shot frames, and frames
+  through the UNet's windows (overlapping windows count twice) over the whole run's: the model work;
 * seams: at every chunk boundary, the fraction of pixels whose label equals the whole-shot run's (worst seam
   frame) and the flicker of the boundary pair (last owned frame -> first frame of the next chunk) minus the
   whole-shot run's flicker on the same pair (worst seam).
 
     python bench/farm.py [--frames 48] [--size 96] [--preset quality] [--chunks 8,16,32] [--contexts 4,8]
                          [--learn-steps N] [--iterations N] [--json PATH]
-    python bench/farm.py --smoke      # seconds: 12 frames, fast preset, one configuration
+    python bench/farm.py --smoke      # the quickest run: 8 frames, fast preset, 2 learning steps, one configuration
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ from smite.synthetic.shots import make_shot
 from smite.video.guidance import GuidanceSettings
 from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
+from smite.video.windows import plan_windows
+
+
+def window_frames(num_frames: int, settings: SegmentSettings) -> int:
+    """Frames through the UNet's windows for a shot of ``num_frames`` (overlapping windows count twice)."""
+    return sum(w.length for w in plan_windows(num_frames, *settings.window_and_overlap()))
 
 
 def part_model(backbone, shot, steps: int | None, cache: Path) -> PartModel:
@@ -63,18 +70,19 @@ def chunked(backbone, model, frames: np.ndarray, settings, size: int, context: i
     shot = list(range(len(frames)))
     labels = np.zeros(frames.shape[:3], np.int64)
     cpu = wall = 0.0
-    segmented, bounds = 0, []
+    segmented, units, bounds = 0, 0, []
     for start in range(0, len(shot), size):
         owned = shot[start:start + size]
         plan = plan_chunk(shot, owned, context, set())
         span_labels, c, w = segment(backbone, model, frames[list(plan.span)], settings)
         cpu, wall, segmented = cpu + c, wall + w, segmented + len(plan.span)
+        units += window_frames(len(plan.span), settings)
         for i, f in enumerate(plan.span):
             if f in owned:
                 labels[f] = span_labels[i]
         if start:
             bounds.append(start)
-    return {"labels": labels, "cpu": cpu, "wall": wall, "segmented": segmented, "bounds": bounds}
+    return {"labels": labels, "cpu": cpu, "wall": wall, "segmented": segmented, "units": units, "bounds": bounds}
 
 
 def seam_figures(whole: np.ndarray, chunks: np.ndarray, frames: np.ndarray, bounds: list[int]) -> dict:
@@ -99,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learn-steps", type=int, default=None, help="default: the tiny backbone's")
     parser.add_argument("--iterations", type=int, default=None, help="guided iterations (default: the backbone's)")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--smoke", action="store_true", help="a few seconds: 12 frames, fast, one configuration")
+    parser.add_argument("--smoke", action="store_true", help="quickest run: 8 frames, fast, 2 learning steps")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.frames, args.preset, args.chunks, args.contexts, args.learn_steps = 12, "fast", "4", "2", 4
+        args.frames, args.preset, args.chunks, args.contexts, args.learn_steps = 8, "fast", "4", "1", 2
 
     backbone = load_backbone("tiny", device="cpu")
     shot = make_shot(num_frames=args.frames, size=(args.size, args.size), num_parts=2, seed=3, noise=0.03)
@@ -114,17 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     whole, whole_cpu, whole_wall = segment(backbone, model, shot.frames, settings)
     print(f"shot: {args.frames} frames {args.size}x{args.size}, preset {args.preset}; whole shot "
           f"{whole_cpu:.1f} CPU s ({whole_wall:.1f} s wall)")
-    print(f"{'chunk':>5} {'context':>7} {'frames x':>8} {'CPU x':>6} {'wall x':>6} {'seam agree':>10} "
+    print(f"{'chunk':>5} {'context':>7} {'frames x':>8} {'UNet x':>6} {'CPU x':>6} {'wall x':>6} {'seam agree':>10} "
           f"{'flicker +':>9}")
     rows = []
     for size in (int(c) for c in args.chunks.split(",")):
         for context in (int(c) for c in args.contexts.split(",")):
             run = chunked(backbone, model, shot.frames, settings, size, context)
             row = {"chunk": size, "context": context, "frames_ratio": run["segmented"] / args.frames,
+                   "window_frames_ratio": run["units"] / window_frames(args.frames, settings),
                    "cpu_ratio": run["cpu"] / whole_cpu, "wall_ratio": run["wall"] / whole_wall,
                    **seam_figures(whole, run["labels"], shot.frames, run["bounds"])}
             rows.append(row)
-            print(f"{size:>5} {context:>7} {row['frames_ratio']:>8.2f} {row['cpu_ratio']:>6.2f} "
+            print(f"{size:>5} {context:>7} {row['frames_ratio']:>8.2f} {row['window_frames_ratio']:>6.2f} "
+                  f"{row['cpu_ratio']:>6.2f} "
                   f"{row['wall_ratio']:>6.2f} {row['seam_agreement_min']:>10.4f} "
                   f"{row['seam_flicker_excess_max']:>+9.4f}", flush=True)
     if args.json:
