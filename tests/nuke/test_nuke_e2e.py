@@ -36,6 +36,8 @@ GATE = 0.6
 def daemon(tmp_path_factory) -> DaemonProcess:
     proc = DaemonProcess(tmp_path_factory.mktemp("nuke-daemon")).start()
     yield proc
+    fields = Path(f"/proc/{proc.python_pid()}/stat").read_text().rsplit(")", 1)[1].split()
+    print(f"\nNuke e2e daemon CPU time: {(int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'):.0f} s")
     proc.stop()
 
 
