@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from smite.evaluate.metrics import mean_iou
-from smite.learn.learner import LearnSettings, PartLearner
 from smite.synthetic.shots import make_shot
 from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
@@ -26,12 +25,10 @@ def _held_out_miou(backbone, model, shot, map_mode=None) -> float:
 @pytest.mark.parametrize(
     ("num_parts", "touching"), [(3, False), (2, True)], ids=["three-separate-parts", "two-touching-parts"]
 )
-def test_learning_from_one_frame_generalises_to_the_shot(tiny_backbone, num_parts, touching):
+def test_learning_from_one_frame_generalises_to_the_shot(tiny_backbone, learned_part_model, num_parts, touching):
     shot = make_shot(num_frames=16, num_parts=num_parts, touching=touching, seed=0)
     # every part at least 1/8 of the frame wide in every frame, moving and deforming (checked in test_synthetic)
-    model = PartLearner(tiny_backbone, LearnSettings.for_backbone(tiny_backbone)).learn(
-        [shot.frames[0]], [shot.labels[0]], shot.part_names
-    )
+    model = learned_part_model(shot)  # LearnSettings.for_backbone: the tiny backbone's defaults
     scores = {mode: _held_out_miou(tiny_backbone, model, shot, mode) for mode in ("was", "cross")}
     default = scores[model.map_mode]  # the engine's default path is the part model's map mode
     print(f"\n{num_parts} parts, touching={touching}: held-out mIoU WAS {scores['was']:.3f}, "

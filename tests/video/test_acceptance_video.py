@@ -9,17 +9,14 @@ import numpy as np
 
 from smite.evaluate.metrics import mean_iou
 from smite.evaluate.scores import flicker
-from smite.learn.learner import LearnSettings, PartLearner
 from smite.synthetic.shots import make_shot
 from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
 
 
-def test_quality_preset_flickers_less_than_fast(tiny_backbone):
+def test_quality_preset_flickers_less_than_fast(tiny_backbone, learned_part_model):
     shot = make_shot(num_frames=12, size=(256, 256), num_parts=3, seed=1, noise=0.08)
-    model = PartLearner(tiny_backbone, LearnSettings.for_backbone(tiny_backbone)).learn(
-        [shot.frames[0]], [shot.labels[0]], shot.part_names
-    )
+    model = learned_part_model(shot)  # LearnSettings.for_backbone: the tiny backbone's defaults
     scores = {}
     for preset in ("fast", "quality"):
         out = ShotSegmenter(tiny_backbone, model, SegmentSettings(preset=preset)).segment(shot.frames)
