@@ -6,7 +6,7 @@ presets (bilinear edges, so only the latent maps differ). Printed per shot: mIoU
 (``smite.evaluate.scores.flicker``), the flicker of the ground-truth labels on the same plates (what the metric
 gives perfect labels) and the excess flicker (flicker - ground truth).
 
-    python bench/guidance.py [--frames 8] [--shots 0,1,2,3] [--json PATH]
+    python bench/guidance.py [--frames 8] [--shots 0,1,2,3] [--json PATH] [--learn-only] [--smoke]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from smite.learn.learner import LearnSettings, PartLearner
 from smite.model.backbone import load_backbone
 from smite.model.partmodel import PartModel
 from smite.synthetic.shots import make_shot
+from smite.video.guidance import GuidanceSettings
 from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
 
@@ -39,31 +40,34 @@ SHOTS = [  # kinds: part count, touching parts, plate noise, seed (motion and te
 ]
 
 
-def _model(backbone, shot, spec: dict) -> PartModel:
-    key = hashlib.sha1(json.dumps([spec, len(shot.frames)], sort_keys=True).encode()).hexdigest()[:12]
+def _model(backbone, shot, spec: dict, steps: int | None) -> PartModel:
+    material = [spec, len(shot.frames)] + ([] if steps is None else [steps])
+    key = hashlib.sha1(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
     path = CACHE / f"model-{key}.smite"
     if path.exists():
         return PartModel.load(path)
-    model = PartLearner(backbone, LearnSettings.for_backbone(backbone)).learn(
+    overrides = {} if steps is None else {"steps": steps, "token_steps": max(1, steps // 2)}
+    model = PartLearner(backbone, LearnSettings.for_backbone(backbone, **overrides)).learn(
         [shot.frames[0]], [shot.labels[0]], shot.part_names)
     CACHE.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return model
 
 
-def run(frames: int, shots: list[int], learn_only: bool = False) -> list[dict]:
+def run(frames: int, shots: list[int], learn_only: bool = False, steps: int | None = None,
+        guidance: GuidanceSettings | None = None) -> list[dict]:
     backbone = load_backbone("tiny", device="cpu")
     rows = []
     for index in shots:
         spec = SHOTS[index]
         shot = make_shot(num_frames=frames, **spec)
-        model = _model(backbone, shot, spec)
+        model = _model(backbone, shot, spec, steps)
         if learn_only:
             continue
         row = {"shot": index, **spec, "gt_flicker": flicker(shot.labels, shot.frames)}
         for preset in ("fast", "quality"):
             started = time.time()
-            settings = SegmentSettings(preset=preset, window=frames, overlap=0, edges="bilinear")
+            settings = SegmentSettings(preset=preset, window=frames, overlap=0, edges="bilinear", guidance=guidance)
             labels = np.stack([m.labels for m in ShotSegmenter(backbone, model, settings).segment(shot.frames)])
             row[preset] = {"miou": mean_iou(labels[1:], shot.labels[1:], shot.num_labels).miou,
                            "flicker": flicker(labels, shot.frames), "seconds": time.time() - started}
@@ -78,8 +82,13 @@ def main() -> None:
     parser.add_argument("--shots", default="0,1,2,3")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--learn-only", action="store_true", help="only learn (and cache) the part models")
+    parser.add_argument("--smoke", action="store_true", help="2 frames, 2 learning steps, 1 latent iteration, 1 shot")
     args = parser.parse_args()
-    rows = run(args.frames, [int(s) for s in args.shots.split(",")], args.learn_only)
+    steps, guidance = None, None
+    if args.smoke:
+        args.frames, args.shots, steps = 2, "0", 2
+        guidance = GuidanceSettings(iterations=1, guided_steps=1)
+    rows = run(args.frames, [int(s) for s in args.shots.split(",")], args.learn_only, steps, guidance)
     print(f"\n{'shot':<40}{'fast mIoU':>10}{'quality':>9}{'fast flicker':>14}{'quality':>9}{'GT':>8}")
     for r in rows:
         name = ", ".join(f"{k}={r[k]}" for k in ("num_parts", "touching", "noise", "seed") if k in r)

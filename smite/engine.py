@@ -114,11 +114,17 @@ class Engine:
     def learn(
         self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray], part_names: Sequence[str],
         reference_ids: Sequence[str] | None = None, settings=None, progress: Callable | None = None,
-        cancel: Callable[[], bool] | None = None,
+        cancel: Callable[[], bool] | None = None, start_from=None,
     ):
-        """Learn a ``PartModel`` from frames (H, W, 3) float32 and label masks (H, W) int (0 = background)."""
+        """Learn a ``PartModel`` from frames (H, W, 3) float32 and label masks (H, W) int (0 = background).
+        ``start_from``: a part model to continue from (warm re-learning, ``smite.learn.warm``)."""
         from smite.learn.learner import LearnSettings, PartLearner
 
+        if start_from is not None:
+            from smite.learn.warm import relearn
+
+            return relearn(self.backbone_for(start_from), start_from, frames, masks, part_names, reference_ids,
+                           settings, progress, cancel, reader=self._reader)
         bb = self.backbone_for(None)
         settings = settings or LearnSettings.for_backbone(bb)
         learner = PartLearner(bb, settings, reader=self._reader)

@@ -84,6 +84,7 @@ class LearnRequest:
     overwrite: bool = False
     save_to: str | None = None
     submit: Submit = Submit()
+    from_model: str | None = None  # warm re-learning from this stored part model
 
 
 @dataclass(frozen=True)
@@ -180,10 +181,15 @@ def parse_learn(args: dict, blobs: int) -> LearnRequest:
         name=model_name(f.str("name", max_len=64), "args.name"), reference_ids=ids,
         settings=_options(f.map("settings", default=None), LEARN_OPTIONS, "args.settings"),
         colorspace=f.str("colorspace", default=None, max_len=128), overwrite=f.bool("overwrite", default=False),
-        save_to=f.str("save_to", default=None), submit=_submit(f),
+        save_to=f.str("save_to", default=None), submit=_submit(f), from_model=_from_model(f),
     )
     f.done()
     return req
+
+
+def _from_model(f: Fields) -> str | None:
+    name = f.str("from_model", default=None, max_len=64)
+    return None if name is None else model_name(name, "args.from_model")
 
 
 def _sequence(f: Fields | None) -> tuple[str, str | None] | None:

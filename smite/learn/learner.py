@@ -218,9 +218,11 @@ class PartLearner:
         reference_ids: Sequence[str] | None = None,
         progress: Callable[[LearnProgress], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        start=None,
     ) -> PartModel:
         """Learn parts from frames (H, W, 3) float32 in [0, 1] and label masks (H, W) int (0 = background,
-        k = ``part_names[k-1]``). Returns the best part model found; the backbone is left unchanged."""
+        k = ``part_names[k-1]``). Returns the best part model found; the backbone is left unchanged.
+        ``start``: a ``smite.learn.warm.WarmStart`` to continue from (its tokens and K/V) instead of a fresh run."""
         s, bb = self.settings, self.backbone
         names, refs = prepare_references(frames, masks, part_names, bb.resolution, reference_ids)
         train, val = split_references(refs)
@@ -229,12 +231,15 @@ class PartLearner:
         torch.manual_seed(s.seed)
         rng, gen = np.random.default_rng(s.seed), torch.Generator().manual_seed(s.seed)
         prompt, empty = encode_text(bb, part_prompt(names)), encode_text(bb, "")
-        tokens = torch.nn.Parameter(initial_tokens(bb, names))
+        tokens = torch.nn.Parameter(initial_tokens(bb, names) if start is None else start.tokens.clone())
         opt_tokens = torch.optim.Adam([tokens], lr=s.lr_tokens)
         opt_kv = torch.optim.Adam(self.kv_params.values(), lr=s.lr_kv)
         best: tuple[float, dict] | None = None
         started, last_miou = time.time(), None
         try:
+            if start is not None:  # warm: the model's K/V, and the starting point is a model-selection candidate
+                start.load_kv(self.kv_params)
+                best = (self._evaluate(val, names, tokens, prompt), self._snapshot(tokens))
             order: list[int] = []
             for step in range(plan.total):
                 if cancel is not None and cancel():
