@@ -35,6 +35,7 @@ def _mask(ref: MaskRef, blobs: list, roots: Roots, what: str) -> Source | dict[s
 
 def learn_job(req: LearnRequest, blobs: list, roots: Roots, store: ModelStore) -> LearnJob:
     """The worker job of a learn request (model name free unless ``overwrite``)."""
+    from_model = _warm_model(req.from_model, store)
     if store.exists(req.name) and not req.overwrite:
         raise ProtocolError("exists", f"a part model named {req.name!r} exists; pick another name or set overwrite")
     save_to = None
@@ -47,8 +48,15 @@ def learn_job(req: LearnRequest, blobs: list, roots: Roots, store: ModelStore) -
         masks=[_mask(m, blobs, roots, f"args.masks[{i}]") for i, m in enumerate(req.masks)],
         parts=req.parts, name=req.name, store_path=store.path(req.name), reference_ids=req.reference_ids,
         settings=req.settings, colorspace=req.colorspace, save_to=save_to, overwrite=req.overwrite,
-        confine=roots.confine,
+        confine=roots.confine, from_model=from_model,
     )
+
+
+def _warm_model(name: str | None, store: ModelStore) -> Path | None:
+    """The stored part model a warm re-learn starts from."""
+    if name is not None and not store.exists(name):
+        raise ProtocolError("not_found", f"args.from_model: no part model named {name!r}")
+    return None if name is None else store.path(name)
 
 
 def _frames(req: SegmentRequest, blobs: list, roots: Roots) -> list[tuple[int, Source]]:

@@ -49,6 +49,7 @@ class LearnJob:
     save_to: Path | None = None
     overwrite: bool = False
     confine: Confine = unconfined
+    from_model: Path | None = None  # warm re-learning (smite.learn.warm)
 
 
 @dataclass
@@ -110,13 +111,17 @@ def _eta(elapsed: float, done: int, total: int) -> float | None:
 def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
     """Learn a part model and store it; returns the job result."""
     from smite.learn.learner import LearnSettings
+    from smite.learn.warm import warm_settings
+    from smite.model.partmodel import PartModel
 
     if job.save_to is not None:  # fail before learning, not after
         job.confine(job.save_to.parent, "args.save_to folder")
     frames = [read_plate(f, job.colorspace, job.confine) for f in job.frames]
     masks = [read_mask(m, job.parts, job.confine) for m in job.masks]
     ids = job.reference_ids or [source_name(f) for f in job.frames]
-    settings = LearnSettings.for_backbone(engine.backbone_for(None), **job.settings)
+    start = PartModel.load(job.from_model) if job.from_model is not None else None
+    settings = (LearnSettings.for_backbone(engine.backbone_for(None), **job.settings) if start is None
+                else warm_settings(start, engine.backbone_for(start), job.parts, **job.settings))
 
     def progress(p) -> None:
         miou = None if p.miou is None else float(p.miou)
@@ -125,7 +130,7 @@ def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> 
                           "eta_s": _eta(p.elapsed, p.step, p.total)})
 
     model = engine.learn(frames, masks, job.parts, reference_ids=ids, settings=settings, progress=progress,
-                         cancel=cancel)
+                         cancel=cancel, start_from=start)
     from smite_server.store import store_model
 
     folder = job.confine(job.save_to.parent, "args.save_to folder") if job.save_to is not None else None
