@@ -84,9 +84,10 @@ def run_demo(out: Path, num_frames: int = DEMO_FRAMES, steps: int | None = None,
     with clock.stage("synthetic shot"):
         shot = make_shot(**shot_args)
         paths = write_shot(shot, out / "shot")
-    log(f"synthetic shot: {num_frames} frames, parts {', '.join(shot.part_names)} -> {out / 'shot'}")
+        log(f"synthetic shot: {num_frames} frames, parts {', '.join(shot.part_names)} -> {out / 'shot'}")
 
     with clock.stage("loading the backbone"):
+        log("loading the tiny backbone...")
         engine = Engine("tiny")
         backbone = engine.backbone
     steps = DEMO_STEPS if steps is None else steps
