@@ -73,8 +73,9 @@ def start(address: str, state: Path, roots: Sequence[Path], backbone: str | None
     return record
 
 
-def stop(state: Path, timeout: float = 30.0) -> str:
-    """Stop the daemon recorded in ``state``: ask it to shut down, then SIGTERM, then SIGKILL. Never fails."""
+def stop(state: Path, timeout: float = 120.0) -> str:
+    """Stop the daemon recorded in ``state``: ask it to shut down (it lets its worker finish, which can take a
+    while on a loaded node), then SIGTERM, then SIGKILL. Never fails."""
     try:
         record = json.loads((state / STATE_FILE).read_text())
     except (OSError, ValueError):
