@@ -1,9 +1,10 @@
 """Farm chunking benchmark: the price of context and what it buys at the seams.
 
-One synthetic shot, one part model (tiny backbone, learned once from frame 0 and cached under /tmp), segmented
-whole and then chunk by chunk as ``smite render`` does on a farm (each chunk = its owned frames plus up to
-``context`` shot frames on each side, segmented as a shot of its own, only owned frames kept), with the
-backbone kept warm between chunks as the worker-session daemon keeps it. For each ChunkSize x Context:
+One synthetic shot (a head: face and hair), one part model (tiny backbone, learned once from frame 0 and cached
+under $SMITE_BENCH_CACHE or /tmp), segmented whole and then chunk by chunk as ``smite render`` does on a farm
+(each chunk = its owned frames plus up to ``context`` shot frames on each side, segmented as a shot of its own,
+only owned frames kept), with the backbone kept warm between chunks as the worker-session daemon keeps it.
+For each ChunkSize x Context:
 
 * work: total CPU seconds of the chunks over the whole-shot run's (CPU time of this process, all threads, so
   other load on the machine does not count), wall-clock ratio, frames segmented over shot frames, and frames
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -113,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         args.frames, args.preset, args.chunks, args.contexts, args.learn_steps = 8, "fast", "4", "1", 2
 
     backbone = load_backbone("tiny", device="cpu")
-    shot = make_shot(num_frames=args.frames, size=(args.size, args.size), num_parts=2, seed=3, noise=0.03)
-    cache = Path("/tmp/smite-bench-farm") / f"model-{args.frames}-{args.size}-{args.learn_steps or 'default'}.smite"
+    shot = make_shot(num_frames=args.frames, size=(args.size, args.size), num_parts=2, touching=True, seed=3,
+                     noise=0.03)
+    folder = Path(os.environ.get("SMITE_BENCH_CACHE", "/tmp/smite-bench-farm"))
+    cache = folder / f"head-{args.frames}-{args.size}-{args.learn_steps or 'default'}.smite"
     model = part_model(backbone, shot, args.learn_steps, cache)
     guidance = GuidanceSettings.for_backbone(backbone, **({"iterations": args.iterations}
                                                            if args.iterations is not None else {}))
