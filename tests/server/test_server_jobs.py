@@ -28,8 +28,10 @@ def test_learn_by_path_streams_ordered_progress_and_ends_with_a_result(learned, 
     seqs = [e.seq for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert events[0].event == "state" and events[0].body["state"] == "running"
-    steps = [e.body["step"] for e in events if e.event == "progress"]
-    assert steps == [1, 2, 3]
+    progress = [e.body for e in events if e.event == "progress"]
+    # One event per learning step; how many steps 3 "steps" make depends on the schedule (per reference).
+    assert [b["step"] for b in progress] == list(range(1, progress[-1]["total"] + 1))
+    assert progress[-1]["total"] >= 3
     assert events[-1].event == "finished"
     record = learned["record"]
     assert record["state"] == "done" and record["result"]["model"] == "hero"
