@@ -88,7 +88,7 @@ def test_mattes_carry_the_plate_header_and_provenance(tmp_path, part_model, monk
         assert meta["backbone_fingerprint"] == part_model.base_fingerprint
         assert meta["settings"] == {"preset": "fast", "window": 8, "overlap": 0, "temperature": 0.5, "seed": 3,
                                     "tracker": "flow", "coarse_to_fine": True, "map_mode": "was",
-                                    "colorspace": "lin_rec709"}
+                                    "colorspace": "lin_rec709", "edges": "refined"}
 
 
 def test_part_model_hash_follows_content_not_file(part_model, tmp_path):
