@@ -82,11 +82,11 @@ def main() -> None:
     parser.add_argument("--shots", default="0,1,2,3")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--learn-only", action="store_true", help="only learn (and cache) the part models")
-    parser.add_argument("--smoke", action="store_true", help="2 frames, 2 learning steps, 1 latent iteration, 1 shot")
+    parser.add_argument("--smoke", action="store_true", help="2 frames, 1 learning step, 1 latent iteration, 1 shot")
     args = parser.parse_args()
     steps, guidance = None, None
     if args.smoke:
-        args.frames, args.shots, steps = 2, "0", 2
+        args.frames, args.shots, steps = 2, "0", 1
         guidance = GuidanceSettings(iterations=1, guided_steps=1)
     rows = run(args.frames, [int(s) for s in args.shots.split(",")], args.learn_only, steps, guidance)
     print(f"\n{'shot':<40}{'fast mIoU':>10}{'quality':>9}{'fast flicker':>14}{'quality':>9}{'GT':>8}")

@@ -12,6 +12,7 @@ import smite.learn.learner as learner_module
 from smite.errors import SmiteError
 from smite.learn.learner import LearnSettings, PartLearner
 from smite.learn.losses import learning_loss
+from smite.model.reference import to_epsilon_x0
 from smite.video.guidance import ddim_step
 from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
@@ -32,8 +33,12 @@ def test_ddim_step_matches_diffusers_for_both_prediction_types(tiny_backbone, ki
     expected = scheduler.step(output, 104, z, eta=0.0).prev_sample
     ours = ddim_step(z, output, scheduler.alphas_cumprod, 104, 103, kind)
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
-    if kind == "v_prediction":  # the epsilon formula on a v output is what the old code did: far off
-        assert (ddim_step(z, output, scheduler.alphas_cumprod, 104, 103) - expected).abs().max() > 0.1
+    if kind == "v_prediction":  # reading a v output as epsilon (the old code) gives a wrong x0
+        abar = scheduler.alphas_cumprod[104]
+        _, x0 = to_epsilon_x0(z, output, abar, kind)
+        _, wrong = to_epsilon_x0(z, output, abar, "epsilon")
+        torch.testing.assert_close(x0, abar.sqrt() * z - (1 - abar).sqrt() * output)
+        assert (wrong - x0).abs().max() > 0.2
 
 
 def _sd_targets(backbone, monkeypatch) -> tuple[torch.Tensor, torch.Tensor, int]:
