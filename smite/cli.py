@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from smite import __version__, exit_codes
+from smite.cli_flags import add_colorspace_flag, add_learn_flags, add_segment_flags
 from smite.cli_support import add_common_flags, check_outputs, run_command
-from smite.errors import SmiteError
 from smite.evaluate.files import add_eval_parser
 from smite.farm.cli import add_farm_parser, add_render_parser
 from smite.hosts.blender_extension import add_blender_extension_parser
@@ -32,7 +32,7 @@ EPILOG = """examples:
 """
 
 
-def _backbone_args(p: argparse.ArgumentParser) -> None:
+def _backbone_args(p: argparse.ArgumentParser, colorspace: bool = True) -> None:
     p.add_argument("--backbone", default=None,
                    help="SD model: HF id (from the local cache), diffusers folder, .safetensors file, or 'tiny' "
                         "(default: the part model's own when segmenting, else $SMITE_BACKBONE or "
@@ -40,9 +40,8 @@ def _backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 ... (default $SMITE_DEVICE or auto)")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "fp16", "bf16"],
                    help="autocast precision of UNet forwards (default: bf16/fp16 on CUDA, fp32 on CPU)")
-    p.add_argument("--colorspace", default=None,
-                   help="colour space of the plates, a name of the OCIO config ($OCIO or the built-in one); "
-                        "default $SMITE_COLORSPACE, else by file type: float lin_rec709, log DPX Cineon, 8-bit sRGB")
+    if colorspace:  # learn and segment have it among their shared flags
+        add_colorspace_flag(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,62 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("learn", help="learn named parts from roto'd reference frames", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frames", required=True,
-                   help="plate pattern: plate.####.exr, plate.%%04d.png, plate.@@@@.exr, plate.$F4.exr or one file")
-    p.add_argument("--refs", required=True,
-                   help="reference frames: a frame list, e.g. 1001, '1001 1040', 1001,1040 (negative: --refs=-5)")
-    p.add_argument("--masks", help="label-map images (0 = background, k = k-th name) or EXRs with smite_<part>.A "
-                                   "layers, as a pattern over the reference frame numbers")
-    p.add_argument("--matte", action="append", default=[], metavar="PART=PATTERN",
-                   help="one single-channel matte per part (alpha or first channel), repeatable")
-    p.add_argument("--names", help="comma-separated part names in label order (not 'background')")
+    add_learn_flags(p)  # shared with `smite submit learn`
     p.add_argument("-o", "--out", required=True, help="part model file to write (.smite)")
     p.add_argument("--from", dest="from_model", default=None, metavar="MODEL.smite",
                    help="warm re-learn: continue from this part model with the old and new (corrected) references "
                         "on a short schedule; same parts (default --names), new ones appended")
-    p.add_argument("--overwrite", action="store_true", help="replace the part model file if it exists")
-    p.add_argument("--steps", type=int, default=None,
-                   help="learning epochs: steps per training reference (default: the backbone's)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--map-mode", choices=["was", "cross"], default=None,
                    help="prediction maps: WAS (self-attention refined, default) or cross-attention only")
     p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None,
                    help="no horizontal flip augmentation (default: flip unless parts pair as left/right)")
-    _backbone_args(p)
+    _backbone_args(p, colorspace=False)
     p.set_defaults(func=cmd_learn)
 
     p = sub.add_parser("segment", help="write per-part matte EXRs for a shot", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("part_model", help="a .smite file from `smite learn`")
-    p.add_argument("--frames", required=True, help="plate pattern (plate.####.exr) or one file")
-    p.add_argument("--range", default=None,
-                   help="frame list: 1001-1100, 1001-1100x2, '1001 1005 1010-1020' (negative: --range=-5-5; "
-                        "default: all found)")
-    p.add_argument("-o", "--out", required=True, help="matte EXR pattern, e.g. mattes/shot.####.exr")
-    p.add_argument("--temperature", type=float, default=1.0, help="softness of the mattes (logit units)")
-    p.add_argument("--preset", choices=("fast", "quality"), default=None,
-                   help="quality: temporal guidance along point tracks; fast: one pass per window "
-                        "(default $SMITE_PRESET or quality)")
-    p.add_argument("--tracker", choices=("flow", "cotracker"), default=None,
-                   help="point tracker of the quality preset (default $SMITE_TRACKER or flow; cotracker needs "
-                        "--cotracker-checkpoint)")
+    add_segment_flags(p)  # shared with `smite submit segment`
     p.add_argument("--cotracker-checkpoint", default=None,
                    help="CoTracker3 offline checkpoint (default $SMITE_COTRACKER_CHECKPOINT)")
-    p.add_argument("--window", type=int, default=None, help="frames segmented together (default 16)")
-    p.add_argument("--overlap", type=int, default=None,
-                   help="frames shared by consecutive windows (default 8 for quality, 0 for fast)")
-    p.add_argument("--no-coarse-to-fine", dest="coarse_to_fine", action="store_false",
-                   help="do not refine the foreground of plates larger than the model frame")
-    p.add_argument("--edges", choices=("refined", "bilinear"), default="refined",
-                   help="matte edges: refined on the plate in the uncertain band (default) or bilinear (the "
-                        "latent-grid maps resized, softer)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--contact-sheet", default=None, help="also write a PNG contact sheet of the labels")
     existing = p.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace matte EXRs that exist")
     existing.add_argument("--skip-existing", action="store_true",
                           help="segment only the frames whose matte EXR does not exist yet (resume)")
-    _backbone_args(p)
+    _backbone_args(p, colorspace=False)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("fetch-model", help="download an SD model into the Hugging Face cache (needs network)")
@@ -148,46 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_masks(args, ref_numbers: list[int], names: list[str]) -> tuple[list, list[str]]:
-    """Mask sources per reference frame, and the part names (from --names or the --matte parts)."""
-    from smite.io.sequences import expand_frames
-
-    refs = ",".join(map(str, ref_numbers))
-    if args.matte:
-        if args.masks:
-            raise SmiteError("give either --masks or --matte, not both")
-        pairs = [m.split("=", 1) for m in args.matte]
-        if any(len(p) != 2 for p in pairs):
-            raise SmiteError("--matte takes PART=PATTERN, e.g. --matte face=face.####.png")
-        names = names or [p for p, _ in pairs]
-        per_part = {part: [path for _, path in expand_frames(pattern, refs)] for part, pattern in pairs}
-        return [{part: paths[i] for part, paths in per_part.items()} for i in range(len(ref_numbers))], names
-    if not args.masks:
-        raise SmiteError("no reference masks: give --masks PATTERN or --matte PART=PATTERN")
-    if not names:
-        raise SmiteError("give the part names in label order with --names face,hair,...")
-    return [path for _, path in expand_frames(args.masks, refs)], names
-
-
 def cmd_learn(args) -> int:
+    from smite.cli_flags import part_names, reference_frames, reference_masks
     from smite.engine import Engine
-    from smite.io.sequences import expand_frames, format_frame_range, parse_frame_range
     from smite.learn.learner import LearnSettings
     from smite.progress import Progress
 
-    ref_numbers = parse_frame_range(args.refs)
-    frames = [path for _, path in expand_frames(args.frames, format_frame_range(ref_numbers))]
-    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else []
+    ref_numbers, frames = reference_frames(args)
+    names = part_names(args)
     base = _warm_model(args.from_model)
     names = names or ([] if base is None or args.matte else base.part_names[1:])
-    masks, names = _read_masks(args, ref_numbers, names)
+    masks, names = reference_masks(args, ref_numbers, names)
     out = Path(args.out) if Path(args.out).suffix == ".smite" else Path(f"{args.out}.smite")
     check_outputs([out], args.overwrite)
     engine = Engine(args.backbone, args.device, args.precision)
     overrides = {k: v for k, v in (("steps", args.steps), ("map_mode", args.map_mode), ("flip", args.flip))
                  if v is not None}
-    settings = (LearnSettings.for_backbone(engine.backbone_for(None), seed=args.seed, **overrides) if base is None
-                else _warm_settings(base, engine, names, seed=args.seed, **overrides))
+    seed = args.seed or 0
+    settings = (LearnSettings.for_backbone(engine.backbone_for(None), seed=seed, **overrides) if base is None
+                else _warm_settings(base, engine, names, seed=seed, **overrides))
     settings = _clamp_token_steps(settings)
     with Progress(settings.schedule(len(frames)).total, "learning", "step", quiet=args.quiet) as bar:
         def progress(p) -> None:
@@ -231,6 +177,7 @@ def _clamp_token_steps(settings):
 
 def cmd_segment(args) -> int:
     from smite import config
+    from smite.cli_flags import DEFAULT_RANKS, segment_settings
     from smite.engine import Engine
     from smite.io.sequences import expand_frames, format_frame_range
     from smite.model.partmodel import PartModel
@@ -253,17 +200,17 @@ def cmd_segment(args) -> int:
         sheet = None
     engine = Engine(args.backbone, args.device, args.precision)  # no --backbone: the one the part model names
     preset = config.value("preset", args.preset)
-    settings = SegmentSettings(seed=args.seed, matte_temperature=args.temperature, preset=preset,
-                               window=args.window, overlap=args.overlap, tracker=config.value("tracker", args.tracker),
-                               tracker_checkpoint=config.value("cotracker_checkpoint", args.cotracker_checkpoint),
-                               coarse_to_fine=args.coarse_to_fine, edges=args.edges)
+    settings = SegmentSettings(**segment_settings(args) | {
+        "preset": preset, "tracker": config.value("tracker", args.tracker),
+        "tracker_checkpoint": config.value("cotracker_checkpoint", args.cotracker_checkpoint)})
     colorspace = _colorspace(args)
     with Progress(len(frames), f"segmenting ({preset})", "frame", quiet=args.quiet) as bar:
         def progress(p) -> None:
             bar.update(p.done, f"window {p.window + 1}/{p.windows}: {p.stage}")
 
         written = engine.segment_files(model, frames, args.out, settings, colorspace, progress=progress,
-                                       name=Path(args.part_model).stem)
+                                       name=Path(args.part_model).stem,
+                                       cryptomatte_ranks=(args.ranks or DEFAULT_RANKS) if args.cryptomatte else None)
         bar.update(len(frames))
     if sheet:
         _write_contact_sheet(sheet, [p for _, p in frames], written, model.part_names, colorspace)

@@ -14,7 +14,7 @@ import numpy as np
 
 from smite import __version__
 from smite.errors import SmiteError
-from smite.io.images import read_image, read_reference_mask, write_mattes_exr
+from smite.io.images import read_image, read_reference_mask
 
 
 class Engine:
@@ -156,13 +156,15 @@ class Engine:
     def segment_files(
         self, part_model, frames: Sequence[tuple[int, Path]], output_pattern: str, settings=None,
         colorspace: str | None = None, progress: Callable | None = None,
-        cancel: Callable[[], bool] | None = None, name: str | None = None,
+        cancel: Callable[[], bool] | None = None, name: str | None = None, cryptomatte_ranks: int | None = None,
     ) -> list[Path]:
         """Segment numbered plates and write one matte EXR per frame to ``output_pattern`` (``%04d``/``####``).
 
         ``progress`` receives ``smite.video.shot.ShotProgress`` as windows advance. Each EXR carries its plate's
         pixel aspect, timecode, frame rate and camera attributes and the ``smite:`` provenance of
-        ``smite.provenance`` (``name``: the part model's name, e.g. its file stem)."""
+        ``smite.provenance`` (``name``: the part model's name, e.g. its file stem); with ``cryptomatte_ranks``
+        also that many Cryptomatte ranks (``smite.io.cryptomatte``)."""
+        from smite.io.cryptomatte import matte_writer
         from smite.io.plate_header import plate_attributes
         from smite.io.sequences import expand_frames
         from smite.provenance import matte_metadata
@@ -172,11 +174,11 @@ class Engine:
         if len(set(outputs)) != len(outputs):
             raise SmiteError(f"output {output_pattern!r} needs a frame placeholder (%04d or ####) for several frames")
         plates = (read_image(p, colorspace) for _, p in frames)
-        written = []
+        written, write = [], matte_writer(cryptomatte_ranks)
         meta = matte_metadata(part_model, settings, colorspace, name)
         mattes_of_shot = self.segment(part_model, plates, settings, cancel, len(frames), progress)
         for (number, plate), out, mattes in zip(frames, outputs, mattes_of_shot):
             out.parent.mkdir(parents=True, exist_ok=True)
-            written.append(write_mattes_exr(out, mattes.alphas, mattes.labels, part_model.part_names,
-                                            meta | {"frame": number}, plate=plate_attributes(plate)))
+            written.append(write(out, mattes.alphas, mattes.labels, part_model.part_names, meta | {"frame": number},
+                                 plate=plate_attributes(plate)))
         return written

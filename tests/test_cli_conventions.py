@@ -108,7 +108,8 @@ class Recorder:
     def backbone_for(self, part_model=None):
         return SimpleNamespace(is_tiny=True)
 
-    def segment_files(self, model, frames, output, settings, colorspace, progress=None, name=None):
+    def segment_files(self, model, frames, output, settings, colorspace, progress=None, name=None,
+                      cryptomatte_ranks=None):
         from smite.io.sequences import expand_frames
 
         Recorder.frames = [n for n, _ in frames]
@@ -184,7 +185,7 @@ def test_common_flags_work_before_and_after_nested_commands():
     from smite.cli import build_parser
 
     parser = build_parser()
-    nested = parser.parse_args(["submit", "segment", "--model", "hero", "--sequence", "p.####.exr", "--debug"])
+    nested = parser.parse_args(["submit", "segment", "--model", "hero", "--frames", "p.####.exr", "--debug"])
     assert nested.debug and not nested.quiet
-    before = parser.parse_args(["--quiet", "submit", "segment", "--model", "hero", "--sequence", "p.####.exr"])
+    before = parser.parse_args(["--quiet", "submit", "segment", "--model", "hero", "--frames", "p.####.exr"])
     assert before.quiet and not before.debug

@@ -98,7 +98,8 @@ class Recorder:
     def __init__(self, *args, **kwargs) -> None:
         pass
 
-    def segment_files(self, model, frames, output, settings, colorspace, progress=None, name=None):
+    def segment_files(self, model, frames, output, settings, colorspace, progress=None, name=None,
+                      cryptomatte_ranks=None):
         Recorder.settings, Recorder.colorspace = settings, colorspace
         return [Path(output)]
 

@@ -169,26 +169,25 @@ def _daemon_errors(func):
 
 
 def _add_submit(subparsers) -> None:
+    """``smite submit learn|segment``: the flags of ``smite learn|segment`` (``smite.cli_flags``), plus the
+    daemon's own (store names, inline data, priority, connection)."""
+    from smite.cli_flags import add_learn_flags, add_segment_flags
+
     submit = subparsers.add_parser("submit", help="submit a learn or segment job to the daemon")
     kinds = submit.add_subparsers(dest="kind", required=True)
     learn = kinds.add_parser("learn", help="learn parts from reference frames and masks")
-    learn.add_argument("--frames", nargs="+", required=True, help="reference frame files")
-    learn.add_argument("--masks", nargs="+", required=True, help="one label-map or matte EXR per frame")
-    learn.add_argument("--parts", required=True, help="comma-separated part names (label 1, 2, ...)")
-    learn.add_argument("--name", required=True, help="name of the part model in the daemon's store")
+    add_learn_flags(learn)
+    learn.add_argument("--model", required=True, help="name of the part model in the daemon's store")
     learn.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="learning option, e.g. steps=300 (see docs/protocol.md)")
-    learn.add_argument("--overwrite", action="store_true")
+                       help="other learning option, e.g. lr_tokens=0.01 (see docs/protocol.md)")
     learn.set_defaults(func=cmd_submit_learn)
     segment = kinds.add_parser("segment", help="segment frames with a stored part model")
     segment.add_argument("--model", required=True, help="stored part model name")
     source = segment.add_mutually_exclusive_group(required=True)
-    source.add_argument("--sequence", help="plate pattern, e.g. /show/plate.####.exr")
-    source.add_argument("--files", nargs="+", help="plate files")
-    segment.add_argument("--frames", help="frame range of --sequence, e.g. 1001-1100")
-    segment.add_argument("--output", help="matte pattern (e.g. /show/mattes.####.exr); default: inline")
-    segment.add_argument("--save-inline", type=Path, help="folder for inline mattes (with no --output)")
-    segment.add_argument("--cryptomatte", action="store_true", help="add Cryptomatte layers")
+    add_segment_flags(segment, source)
+    source.add_argument("--files", nargs="+", help="plate files (instead of --frames; numbered by their names)")
+    segment.add_argument("--save-inline", type=Path,
+                         help="folder for the mattes the daemon returns inline (with no -o/--out)")
     segment.set_defaults(func=cmd_submit_segment)
     for p in (learn, segment):
         p.add_argument("--inline", action="store_true", help="send the files' bytes instead of their paths")
@@ -245,36 +244,90 @@ def _wait(client, job: str, args: argparse.Namespace) -> dict | None:
     return record
 
 
+def _mask_sources(masks: list, inline: bool) -> list:
+    """Each reference's mask: a file, or {part: file} (``--matte``)."""
+    if masks and isinstance(masks[0], dict):
+        per_part = {part: _sources([m[part] for m in masks], inline) for part in masks[0]}
+        return [{part: sources[i] for part, sources in per_part.items()} for i in range(len(masks))]
+    return _sources(masks, inline)
+
+
 @_daemon_errors
 def cmd_submit_learn(args: argparse.Namespace) -> int:
     """Submit learning; waits and prints the stored model unless --no-wait."""
+    from smite.cli_flags import part_names, reference_frames, reference_masks
+
+    ref_numbers, frames = reference_frames(args)  # patterns expanded here; the daemon gets the files
+    masks, names = reference_masks(args, ref_numbers, part_names(args))
+    settings = dict(_option(s) for s in args.set)
+    settings |= {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+    colorspace = _site("colorspace", args.colorspace)
+    options = {"colorspace": colorspace} if colorspace else {}
     with _client(args) as client:
-        settings = dict(_option(s) for s in args.set)
-        job = client.learn(_sources(args.frames, args.inline), _sources(args.masks, args.inline),
-                           [p.strip() for p in args.parts.split(",") if p.strip()], args.name,
-                           settings=settings, overwrite=args.overwrite, priority=args.priority)
+        job = client.learn(_sources(frames, args.inline), _mask_sources(masks, args.inline), names, args.model,
+                           settings=settings, overwrite=args.overwrite, priority=args.priority, **options)
         record = _wait(client, job, args)
         if record is not None:
             print(f"stored part model {record['result']['model']} ({', '.join(record['result']['part_names'])})")
     return 0
 
 
+def _numbered_files(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """``--files`` numbered by their names, or ``--frames`` over ``--range`` expanded here (to send inline)."""
+    from smite.io.sequences import expand_frames
+
+    if args.files:
+        return [(_frame_number(f), f) for f in args.files]
+    return [(n, str(p)) for n, p in expand_frames(args.frames, args.range)]
+
+
+def _site(key: str, flag: str | None) -> str | None:
+    """A flag, else this machine's $SMITE_<KEY> or config file (as `smite segment` reads them), else None."""
+    from smite import config
+
+    return config.value(key, flag, default=False)
+
+
+def _segment_options(args: argparse.Namespace) -> dict:
+    """The request's options: only what the user set, on the command line or in the site configuration (the
+    daemon's defaults otherwise)."""
+    from smite.cli_flags import segment_settings
+
+    options: dict = {"cryptomatte": args.cryptomatte, "priority": args.priority}
+    if args.ranks is not None:
+        options["ranks"] = args.ranks
+    if _site("colorspace", args.colorspace):
+        options["colorspace"] = _site("colorspace", args.colorspace)
+    settings = segment_settings(args)
+    settings |= {k: v for k in ("preset", "tracker") if (v := _site(k, getattr(args, k))) is not None}
+    return options | ({"settings": settings} if settings else {})
+
+
+def _absolute(pattern: str) -> str:
+    """A path pattern made absolute (the daemon takes absolute paths); its frame token is kept as written."""
+    return os.path.abspath(os.path.expanduser(pattern))
+
+
 @_daemon_errors
 def cmd_submit_segment(args: argparse.Namespace) -> int:
     """Submit segmentation; waits, and saves inline mattes to --save-inline."""
-    options = {"cryptomatte": args.cryptomatte, "priority": args.priority}
-    if args.output is None and not args.no_wait and args.save_inline is None:
-        raise SmiteError("give --output PATTERN (files written by the daemon) or --save-inline FOLDER")
+    options = _segment_options(args)
+    if args.out is None and not args.no_wait and args.save_inline is None:
+        raise SmiteError("give -o/--out PATTERN (files written by the daemon) or --save-inline FOLDER")
+    if args.files and args.range:
+        raise SmiteError("--range selects frames of --frames PATTERN; with --files give just the files you want")
+    output = _absolute(args.out) if args.out else None
     with _client(args) as client:
-        if args.sequence:
-            job = client.segment(args.model, sequence=args.sequence, frame_range=args.frames, output=args.output,
+        if args.frames and not args.inline:  # by pattern: the daemon lists or formats the frames
+            job = client.segment(args.model, sequence=_absolute(args.frames), frame_range=args.range, output=output,
                                  **options)
         else:
-            numbers = [_frame_number(f) for f in args.files]
-            job = client.segment(args.model, list(zip(numbers, _sources(args.files, args.inline))),
-                                 output=args.output, **options)
+            numbered = _numbered_files(args)
+            job = client.segment(args.model, list(zip([n for n, _ in numbered],
+                                                      _sources([f for _, f in numbered], args.inline))),
+                                 output=output, **options)
         record = _wait(client, job, args)
-        if record is not None and args.output is None:
+        if record is not None and args.out is None:
             args.save_inline.mkdir(parents=True, exist_ok=True)
             for entry, data in client.result(job):
                 (args.save_inline / f"{args.model}.{entry['frame']:04d}.exr").write_bytes(data)

@@ -165,14 +165,10 @@ def _finite(value: float) -> float | None:
 
 
 def _writer(job: SegmentJob):
-    """The matte writer (with or without Cryptomatte layers)."""
-    if job.cryptomatte:
-        from smite.io import cryptomatte
+    """The matte writer (with or without Cryptomatte layers), the one `smite segment` uses."""
+    from smite.io.cryptomatte import matte_writer
 
-        return lambda path, a, lab, names, meta: cryptomatte.write_mattes_exr(path, a, lab, names, meta, job.ranks)
-    from smite.io.images import write_mattes_exr
-
-    return write_mattes_exr
+    return matte_writer(job.ranks if job.cryptomatte else None)
 
 
 def frame_path(pattern: str, number: int) -> Path:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import mmh3
@@ -87,19 +89,25 @@ def rank_pixels(alphas: np.ndarray, names: list[str], ranks: int = DEFAULT_RANKS
 
 def write_mattes_exr(
     path: str | Path, alphas: np.ndarray, labels: np.ndarray, part_names: list[str], metadata: dict | None = None,
-    ranks: int = DEFAULT_RANKS, type_name: str = DEFAULT_TYPE,
+    ranks: int = DEFAULT_RANKS, type_name: str = DEFAULT_TYPE, plate: Iterable[tuple[str, str, object]] = (),
 ) -> Path:
     """``smite.io.images.write_mattes_exr`` (same layers and attributes) plus Cryptomatte layers.
 
     ``alphas`` float (n, H, W) in [0, 1], background first; ``labels`` integer (H, W) in 0..n-1;
-    ``part_names`` n names. Writes atomically; returns ``path``.
+    ``part_names`` n names; ``plate``: the plate's carried header attributes. Writes atomically; returns ``path``.
     """
     alphas, part_names = np.asarray(alphas, np.float32), list(part_names)
     if alphas.ndim != 3 or alphas.shape[0] != len(part_names):
         raise SmiteError(f"mattes {alphas.shape} and {len(part_names)} names disagree")
     extra = ExtraChannels(tuple(channel_names(type_name, ranks)), rank_pixels(alphas, part_names, ranks),
                           header_attributes(type_name, part_names))
-    return images.write_mattes_exr(path, alphas, labels, part_names, metadata, extra)
+    return images.write_mattes_exr(path, alphas, labels, part_names, metadata, extra, plate)
+
+
+def matte_writer(ranks: int | None = None) -> Callable[..., Path]:
+    """The matte EXR writer of ``smite segment`` and the daemon: ``(path, alphas, labels, part_names, metadata,
+    plate=())``, plain (``ranks`` None) or with ``ranks`` Cryptomatte ranks."""
+    return images.write_mattes_exr if ranks is None else partial(write_mattes_exr, ranks=ranks)
 
 
 def encode_mattes_exr(
