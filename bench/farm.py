@@ -2,8 +2,9 @@
 
 One synthetic shot (a head: face and hair), one part model (tiny backbone, learned once from frame 0 and cached
 under $SMITE_BENCH_CACHE or /tmp), segmented whole and then chunk by chunk as ``smite render`` does on a farm
-(each chunk = its owned frames plus up to ``context`` shot frames on each side, segmented as a shot of its own,
-only owned frames kept), with the backbone kept warm between chunks as the worker-session daemon keeps it.
+(each chunk = the shot's windows that hold its owned frames or the ``context`` frames before them, segmented
+as a shot of its own with the noise of those windows, only owned frames kept; see ``smite.farm.chunks``), with
+the backbone kept warm between chunks as the worker-session daemon keeps it.
 For each ChunkSize x Context:
 
 * work: total CPU seconds of the chunks over the whole-shot run's (CPU time of this process, all threads, so
@@ -75,8 +76,9 @@ def chunked(backbone, model, frames: np.ndarray, settings, size: int, context: i
     segmented, units, bounds = 0, 0, []
     for start in range(0, len(shot), size):
         owned = shot[start:start + size]
-        plan = plan_chunk(shot, owned, context, set())
-        span_labels, c, w = segment(backbone, model, frames[list(plan.span)], settings)
+        plan = plan_chunk(shot, owned, context, set(), *settings.window_and_overlap())
+        span_settings = replace(settings, shot_offset=plan.offset)
+        span_labels, c, w = segment(backbone, model, frames[list(plan.span)], span_settings)
         cpu, wall, segmented = cpu + c, wall + w, segmented + len(plan.span)
         units += window_frames(len(plan.span), settings)
         for i, f in enumerate(plan.span):

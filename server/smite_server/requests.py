@@ -32,7 +32,7 @@ SEGMENT_OPTIONS = {
     "seed": (int, 0, 2**31 - 1), "matte_temperature": (float, 1e-3, 1000.0), "map_mode": (str, ("was", "cross"), None),
     "preset": (str, ("fast", "quality"), None), "window": (int, 1, 1024), "overlap": (int, 0, 1023),
     "tracker": (str, ("flow", "cotracker"), None), "coarse_to_fine": (bool, None, None),
-    "edges": (str, ("refined", "bilinear"), None),
+    "edges": (str, ("refined", "bilinear"), None), "shot_offset": (int, 0, 10**9),
 }
 
 

@@ -1,10 +1,14 @@
 """Which frames a farm chunk owns, which it must segment, and which are already done.
 
 A shot (``--range``) is split by the farm into chunks (``--chunk``). A chunk *owns* its frames: it is the only
-one that writes them. To keep temporal context at its edges it also segments up to ``context`` frames of the
-shot on each side (clipped to the range) and throws their mattes away. Frames whose matte already exists and
-is complete are not redone, so a re-queued task resumes: the span shrinks to the missing frames plus context.
-Context is counted in frames of the range (``1001-1100x2`` steps by 2).
+one that writes them. Seams must not show, so a chunk runs the **shot's own windows** (``smite.video.windows``
+planned over the whole range): the windows that write its frames, and before them the windows whose maps carry
+into them (overlapping windows) as far back as the ``context`` frames before its first frame. Each window then
+sees the frames and draws the noise it does in a whole-shot run; only the chain of carried maps is cut, at the
+first window the chunk runs (which starts from its own maps instead of its predecessor's). Mattes of frames it
+does not own are thrown away. Frames whose matte already exists and is complete are not redone, so a re-queued
+task resumes: the span shrinks to the windows of the missing frames. Context is counted in frames of the range
+(``1001-1100x2`` steps by 2).
 """
 
 from __future__ import annotations
@@ -16,16 +20,19 @@ from pathlib import Path
 from smite.errors import SmiteError
 from smite.io.images import read_mattes_exr
 from smite.io.sequences import parse_frame_range
+from smite.video.windows import plan_windows
 
 
 @dataclass(frozen=True)
 class ChunkPlan:
     """``owned``: frames this chunk writes; ``todo``: owned frames still missing; ``span``: the contiguous run
-    of range frames to segment (``todo`` plus context, empty when nothing is to do)."""
+    of range frames to segment (the shot's windows around ``todo``, empty when nothing is to do), which starts
+    at index ``offset`` of the range."""
 
     owned: tuple[int, ...]
     todo: tuple[int, ...]
     span: tuple[int, ...]
+    offset: int = 0
 
     @property
     def done(self) -> tuple[int, ...]:
@@ -56,18 +63,29 @@ def owned_frames(shot: Sequence[int], chunk: str | None) -> tuple[int, ...]:
     return tuple(owned)
 
 
-def plan_chunk(shot: Sequence[int], owned: Sequence[int], context: int, done: set[int]) -> ChunkPlan:
-    """The plan of a chunk: ``todo`` = owned minus ``done``; ``span`` = from ``context`` range frames before
-    the first frame to do to ``context`` after the last one, clipped to the shot."""
+def plan_chunk(
+    shot: Sequence[int], owned: Sequence[int], context: int, done: set[int], window: int, overlap: int,
+) -> ChunkPlan:
+    """The plan of a chunk: ``todo`` = owned minus ``done``; ``span`` = the windows of the shot (``window``
+    frames, ``overlap`` shared) that write a frame to do, and before them each window that carries maps into
+    them and still holds a frame of the ``context`` range frames before the first frame to do. Segmented
+    alone, the span is planned into exactly those windows (``smite.video.windows.plan_windows``)."""
     if context < 0:
         raise SmiteError(f"--context must be 0 or more frames, got {context}")
     todo = tuple(f for f in owned if f not in done)
     if not todo:
         return ChunkPlan(tuple(owned), (), ())
     index = {f: i for i, f in enumerate(shot)}
-    first, last = index[todo[0]], index[todo[-1]]
-    span = tuple(shot[max(0, first - context): last + context + 1])
-    return ChunkPlan(tuple(owned), todo, span)
+    windows = plan_windows(len(shot), window, overlap)
+
+    def writer(frame: int) -> int:
+        return next(k for k, w in enumerate(windows) if index[frame] < w.start + w.write)
+
+    first, last, low = writer(todo[0]), writer(todo[-1]), index[todo[0]] - context
+    while first > 0 and windows[first - 1].carry and windows[first - 1].end > low:
+        first -= 1
+    start, end = windows[first].start, windows[last].end
+    return ChunkPlan(tuple(owned), todo, tuple(shot[start:end]), start)
 
 
 def matte_complete(path: Path, part_names: Sequence[str], frame: int) -> bool:

@@ -24,7 +24,7 @@ def add_render_parser(sub) -> None:
     p.add_argument("--range", required=True, help="the shot's frame range, e.g. 1001-1240 (context stops here)")
     p.add_argument("--chunk", default=None, help="the frames this task owns and writes (default: the whole range)")
     p.add_argument("--context", type=int, default=8,
-                   help="shot frames segmented on each side of the chunk for temporal context (default 8)")
+                   help="how far back (frames of --range) the chunk follows maps carried into its windows (default 8)")
     p.add_argument("-o", "--out", required=True, help="matte EXR pattern, e.g. mattes/shot.####.exr")
     p.add_argument("--force", action="store_true", help="redo owned frames whose matte is already complete")
     p.add_argument("--daemon", default=None, metavar="ADDRESS",

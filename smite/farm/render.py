@@ -1,8 +1,8 @@
 """``smite render``: one farm chunk of a shot's mattes, resumable, with exit codes a farm manager acts on.
 
-The chunk's owned frames are segmented together with up to ``context`` shot frames on each side (see
-``smite.farm.chunks``); only owned frames are written, each atomically, and owned frames whose matte is already
-complete are skipped. The work runs in this process (the backbone is loaded here) or, with ``--daemon``, in a
+The chunk's owned frames are segmented in the shot's own windows, with their noise (``smite.farm.chunks``:
+what keeps seams invisible); only owned frames are written, each atomically, and owned frames whose matte is
+already complete are skipped. The work runs in this process (the backbone is loaded here) or, with ``--daemon``, in a
 running daemon (``smite serve``): plates and the part model go by path, mattes come back inline and are written
 here, so context frames never reach the output folder. Daemon mode imports no torch.
 
@@ -28,6 +28,7 @@ from smite.errors import SmiteError
 from smite.farm.chunks import ChunkPlan, frames_spec, matte_complete, owned_frames, plan_chunk, sweep_temps
 from smite.io.images import atomic_path
 from smite.io.sequences import expand_frames, parse_frame_range
+from smite.video.windows import preset_windows
 
 EXIT_DONE, EXIT_BAD_INPUT, EXIT_RETRY, EXIT_CANCELLED = 0, 2, 75, 130
 # Daemon error codes that a retry (maybe on another node) can fix; the rest are the request's fault.
@@ -63,11 +64,17 @@ class RenderJob:
     precision: str | None = None
     colorspace: str | None = None
 
-    def settings(self) -> dict:
-        """Segmentation options in the daemon protocol's ``settings`` form (the local path uses the same)."""
+    def settings(self, shot_offset: int = 0) -> dict:
+        """Segmentation options in the daemon protocol's ``settings`` form (the local path uses the same) for a
+        span that starts at index ``shot_offset`` of the shot."""
         options = {"preset": self.preset, "tracker": self.tracker, "seed": self.seed,
-                   "matte_temperature": self.temperature, "coarse_to_fine": self.coarse_to_fine}
+                   "matte_temperature": self.temperature, "coarse_to_fine": self.coarse_to_fine,
+                   "shot_offset": shot_offset}
         return options | {k: v for k, v in (("window", self.window), ("overlap", self.overlap)) if v is not None}
+
+    def windows(self) -> tuple[int, int]:
+        """(window, overlap) the segmentation runs with (the preset's, unless set)."""
+        return preset_windows(self.preset, self.window, self.overlap)
 
 
 class Failure(Exception):
@@ -136,7 +143,7 @@ def plan(job: RenderJob, part_names: list[str], say: Callable[[str], None]) -> t
     if sweep_temps(list(outputs.values())):
         say("removed temp files of an earlier, interrupted attempt")
     done = set() if job.force else {f for f in owned if matte_complete(outputs[f], part_names, f)}
-    chunk = plan_chunk(shot, owned, job.context, done)
+    chunk = plan_chunk(shot, owned, job.context, done, *job.windows())
     if chunk.done:
         say(f"skipping {len(chunk.done)} complete frame(s) {frames_spec(chunk.done)} (--force redoes them)")
     if chunk.todo:
@@ -221,7 +228,7 @@ def _render_local(job: RenderJob, chunk: ChunkPlan, outputs: dict[int, Path], pr
     guidance = None
     if job.guidance_iterations is not None:
         guidance = GuidanceSettings.for_backbone(engine.backbone, iterations=job.guidance_iterations)
-    settings = SegmentSettings(**job.settings(), tracker_checkpoint=None, guidance=guidance)
+    settings = SegmentSettings(**job.settings(chunk.offset), tracker_checkpoint=None, guidance=guidance)
     todo = set(chunk.todo)
     meta = matte_metadata(model, settings, job.colorspace, Path(job.part_model).stem)  # smite: provenance
     images = (read_image(p, job.colorspace) for _, p in plates)
@@ -254,7 +261,7 @@ def _render_daemon(job: RenderJob, chunk: ChunkPlan, outputs: dict[int, Path], p
     todo = set(chunk.todo)
     args = {"model_path": str(job.part_model.resolve()),
             "sequence": {"pattern": str(Path(job.frames).resolve()), "frames": frames_spec(chunk.span)},
-            "settings": job.settings(), "stream_outputs": True}
+            "settings": job.settings(chunk.offset), "stream_outputs": True}
     if job.colorspace:
         args["colorspace"] = job.colorspace
     try:

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from smite.errors import SmiteError
 from smite.video.guidance import GuidanceSettings
 from smite.video.mattes import DEFAULT_EDGES, check_edges
-from smite.video.windows import check_window
+from smite.video.windows import PRESET_WINDOWS, check_window, preset_windows
 
-PRESETS = ("fast", "quality")
-PRESET_WINDOWS = {"fast": (16, 0), "quality": (16, 8)}  # (window, overlap) of each preset
+PRESETS = tuple(PRESET_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,9 @@ class SegmentSettings:
     ``coarse_to_fine``: refine the foreground of plates larger than the model frame.
     ``guidance``: constants of the guided path (None: the backbone's defaults).
     ``map_mode=None`` uses the part model's own mode.
+    ``shot_offset``: where the first frame given sits in the whole shot (a farm chunk's span starts there); each
+    window's noise is keyed by its shot position (``smite.video.windows.window_seed``), so a chunk that runs the
+    shot's own windows segments them exactly as the whole-shot run does.
     ``edges``: ``refined`` (mattes re-solved on the plate in the uncertain band, the default) or ``bilinear``
     (the latent-grid maps resized), see ``smite.video.mattes``.
     """
@@ -39,6 +41,7 @@ class SegmentSettings:
     coarse_to_fine: bool = True
     guidance: GuidanceSettings | None = None
     edges: str = DEFAULT_EDGES
+    shot_offset: int = 0
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -47,13 +50,11 @@ class SegmentSettings:
         if isinstance(self.guidance, dict):
             object.__setattr__(self, "guidance", GuidanceSettings(**self.guidance))
         check_window(*self.window_and_overlap())
+        if self.shot_offset < 0:
+            raise SmiteError(f"shot_offset must be 0 or more, got {self.shot_offset}")
 
     def window_and_overlap(self) -> tuple[int, int]:
         """(window, overlap) with the preset's defaults filled in; a window shorter than the preset's
         overlap gets the largest overlap it can hold."""
-        window, overlap = PRESET_WINDOWS[self.preset]
-        window = self.window if self.window is not None else window
-        if self.overlap is not None:
-            return window, self.overlap
-        return window, min(overlap, window // 2)
+        return preset_windows(self.preset, self.window, self.overlap)
 

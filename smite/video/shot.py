@@ -40,7 +40,7 @@ from smite.video.mattes import FrameMattes, maps_to_plate, mattes_from_logits, r
 from smite.video.settings import SegmentSettings
 from smite.video.tracking import Tracker, get_tracker
 from smite.video.voting import grid_queries, tracks_for_voting
-from smite.video.windows import Window, plan_windows
+from smite.video.windows import Window, plan_windows, window_seed
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,6 @@ class ShotSegmenter:
         windows = self.windows(num_frames)
         plates = _Plates(frames)
         self._run = run = _Run(num_frames, len(windows), cancel, progress)
-        generator = torch.Generator().manual_seed(self.settings.seed)
         carried: tuple[torch.Tensor, View] | None = None
         with self.part_model.applied(self.backbone) as tokens:
             self.cond = conditioning(self.prompt, tokens).detach()
@@ -221,6 +220,8 @@ class ShotSegmenter:
                 run.window = k
                 run.check_cancel()
                 window_plates = plates.window(win.start, win.end)
+                seed = window_seed(self.settings.seed, self.settings.shot_offset + win.start)
+                generator = torch.Generator().manual_seed(seed)
                 result = self._window(window_plates, carried, generator)
                 carried = (result.maps[win.write:], result.view) if win.carry else None
                 for j in range(win.write):

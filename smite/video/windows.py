@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from smite.errors import SmiteError
+
+PRESET_WINDOWS = {"fast": (16, 0), "quality": (16, 8)}  # (window, overlap) of each preset
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,23 @@ def check_window(window: int, overlap: int) -> None:
         raise SmiteError(f"--window must be at least 1 frame, got {window}")
     if not 0 <= overlap < window:
         raise SmiteError(f"--overlap must be in [0, window) = [0, {window}), got {overlap}")
+
+
+def preset_windows(preset: str, window: int | None = None, overlap: int | None = None) -> tuple[int, int]:
+    """(window, overlap) of ``preset`` with ``window``/``overlap`` overriding it; a window shorter than the
+    preset's overlap gets the largest overlap it can hold."""
+    if preset not in PRESET_WINDOWS:
+        raise SmiteError(f"unknown preset {preset!r}: use one of {', '.join(PRESET_WINDOWS)}")
+    default_window, default_overlap = PRESET_WINDOWS[preset]
+    window = default_window if window is None else window
+    return window, (min(default_overlap, window // 2) if overlap is None else overlap)
+
+
+def window_seed(seed: int, start: int) -> int:
+    """The noise seed of the window that starts at frame ``start`` of the shot. Keyed by the shot position, not
+    by the order windows run in, so a farm chunk that runs some of a shot's windows draws the same noise in them
+    as the whole-shot run."""
+    return int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
 
 
 def plan_windows(num_frames: int, window: int = 16, overlap: int = 8) -> list[Window]:

@@ -64,6 +64,21 @@ def test_same_seed_same_mattes_and_seed_matters(tiny_backbone):
     assert np.abs(a - c).max() > 1e-4
 
 
+def test_a_span_with_its_shot_offset_segments_like_the_whole_shot(tiny_backbone):
+    """A farm chunk runs some of the shot's windows: keyed by shot position, their noise (hence their mattes)
+    is the whole-shot run's. Windows of 4 over 10 frames: [0,4) [4,8) [6,10); the span is frames 4-9."""
+    model = _untrained_model(tiny_backbone)
+    plates = _plates(10, size=(64, 64), seed=5)
+    whole = list(ShotSegmenter(tiny_backbone, model, SegmentSettings(preset="fast", window=4)).segment(plates))
+    settings = SegmentSettings(preset="fast", window=4, shot_offset=4)
+    span = list(ShotSegmenter(tiny_backbone, model, settings).segment(plates[4:]))
+    for w, s in zip(whole[4:], span):
+        np.testing.assert_allclose(s.alphas, w.alphas, atol=1e-5)
+    shifted = SegmentSettings(preset="fast", window=4, shot_offset=3)  # another position: other noise
+    other = next(iter(ShotSegmenter(tiny_backbone, model, shifted).segment(plates[4:])))
+    assert np.abs(other.alphas - whole[4].alphas).max() > 1e-3
+
+
 def test_mixed_plate_sizes_are_rejected(tiny_backbone):
     seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast", window=2))
     plates = [np.zeros((64, 64, 3), np.float32), np.zeros((64, 80, 3), np.float32)]

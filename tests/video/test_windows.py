@@ -3,7 +3,7 @@
 import pytest
 
 from smite.errors import SmiteError
-from smite.video.windows import plan_windows
+from smite.video.windows import plan_windows, preset_windows, window_seed
 
 
 def _spans(windows):
@@ -38,3 +38,15 @@ def test_bad_options_are_one_line_errors(window, overlap, frames):
     with pytest.raises(SmiteError) as err:
         plan_windows(frames, window, overlap)
     assert "\n" not in str(err.value)
+
+
+def test_presets_and_overrides():
+    assert preset_windows("quality") == (16, 8) and preset_windows("fast") == (16, 0)
+    assert preset_windows("quality", 6) == (6, 3) and preset_windows("quality", 6, 0) == (6, 0)
+    with pytest.raises(SmiteError, match="unknown preset"):
+        preset_windows("draft")
+
+
+def test_window_noise_is_keyed_by_seed_and_shot_position():
+    assert window_seed(0, 16) == window_seed(0, 16)
+    assert len({window_seed(seed, start) for seed in (0, 1) for start in (0, 8, 16)}) == 6
