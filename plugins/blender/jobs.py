@@ -185,7 +185,7 @@ def segment_task(plan: SegmentPlan, inline: type) -> Callable:
 
     def task(client, post: Post, cancelled: Callable[[], bool]) -> None:
         post({"kind": "submitting", "op": "segment"})
-        options = {"cryptomatte": plan.cryptomatte, "settings": {"preset": plan.preset}}
+        options = {"cryptomatte": plan.cryptomatte, "settings": {"preset": plan.preset, "edges": plan.edges}}
         frames = sorted(plan.plates)
         roots = client.hello().get("roots") or []
         use_paths = inside_roots([*plan.plates.values(), os.path.dirname(plan.output)], roots)

@@ -45,6 +45,7 @@ class SMITE_PT_panel(bpy.types.Panel):
         col.template_list("SMITE_UL_parts", "", s, "parts", s, "parts_index", rows=3)
         col.prop(s, "ref_frames")
         col.prop(s, "preset")
+        col.prop(s, "edges")
         col.prop(s, "cryptomatte")
         col.prop(s, "output_dir")
         col.prop(s, "model_name")

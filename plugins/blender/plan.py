@@ -46,6 +46,7 @@ class SegmentPlan:
     output: str  # matte pattern with ####
     cryptomatte: bool = False
     preset: str = "fast"
+    edges: str = "refined"  # "bilinear": the maps resized
 
 
 def model_name(text: str) -> str:

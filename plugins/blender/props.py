@@ -4,6 +4,8 @@ reopened file finds its running job again."""
 import bpy
 
 PRESETS = [("fast", "Fast", "One pass per window"), ("quality", "Quality", "Temporal guidance along point tracks")]
+EDGES = [("refined", "Refined", "Mattes re-solved on the plate along the part edges"),
+         ("bilinear", "Bilinear", "The model's maps resized: softer edges, cheaper")]
 
 
 class SmitePart(bpy.types.PropertyGroup):
@@ -29,6 +31,7 @@ class SmiteSettings(bpy.types.PropertyGroup):
     ref_frames: bpy.props.StringProperty(name="Reference frames", default="",
                                          description="Scene frames of the references, e.g. 1,40 or 1-3")
     preset: bpy.props.EnumProperty(name="Preset", items=PRESETS, default="fast")
+    edges: bpy.props.EnumProperty(name="Edges", items=EDGES, default="refined")
     cryptomatte: bpy.props.BoolProperty(name="Cryptomatte", default=False,
                                         description="Also write Cryptomatte layers and add a Cryptomatte node")
     output_dir: bpy.props.StringProperty(name="Output folder", subtype="DIR_PATH", default="//smite/")

@@ -137,4 +137,4 @@ def make_segment_plan(scene, settings, model: str = "", frames_text: str = "") -
         raise SequenceError("no plate file is shown in the frames to segment")
     name = current_model(scene, settings, model)
     return SegmentPlan(name, {f: files[f] for f in wanted}, matte_pattern(output_folder(settings), name),
-                       settings.cryptomatte, settings.preset)
+                       settings.cryptomatte, settings.preset, settings.edges)

@@ -149,6 +149,30 @@ def test_runner_drains_in_order_on_the_calling_thread():
     assert seen[3]["text"] == "the daemon said no" and threads == {threading.get_ident()}
 
 
+@pytest.mark.parametrize("edges", ["refined", "bilinear"])
+def test_segment_task_sends_the_edges_setting(tmp_path, edges):
+    """The panel's Edges value rides in the segment request's settings (a recording client: no daemon)."""
+    (tmp_path / "plate.1001.png").write_bytes(b"png")
+    sent = []
+
+    class Recording:
+        def hello(self):
+            return {"roots": [str(tmp_path)]}
+
+        def segment(self, model, frames, output=None, **options):
+            sent.append(options)
+            return "j1"
+
+        def events(self, job, cancel_if=None):
+            return iter(())
+
+    segment = plan.SegmentPlan("hero", {1001: str(tmp_path / "plate.1001.png")}, str(tmp_path / "m.####.exr"),
+                               edges=edges)
+    jobs.segment_task(segment, Inline)(Recording(), lambda m: None, lambda: False)
+    assert sent == [{"cryptomatte": False, "settings": {"preset": "fast", "edges": edges}}]
+    assert plan.SegmentPlan("hero", {}, "m.####.exr").edges == "refined"
+
+
 def _run(task, address: str) -> list[dict]:
     """Run one worker task to its end and drain its messages."""
     runner, messages = jobs.Runner(), []

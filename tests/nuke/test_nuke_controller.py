@@ -7,6 +7,7 @@ import threading
 import time
 
 import fake_nuke
+import pytest
 import smite_nuke
 from nuke_helpers import build_script, make_plate
 from smite_nuke.controller import Controller
@@ -66,9 +67,28 @@ def test_progress_bar_cancel_cancels_the_job_and_plates_render_in_chunks(tmp_pat
     assert write.rendered == 10 and write["disable"].value() is True  # 8 + 2 frames, disabled again after
     op, args = client.submitted[0]
     assert op == "segment" and args["model"] == "hero" and args["settings"]["preset"] == "fast"
+    assert args["settings"]["edges"] == "refined"  # the knob's default
     assert [f["frame"] for f in args["frames"]] == list(range(1, 11))
     assert args["frames"][0]["path"].endswith("smite/shot/plates/SMITE/plate.0001.exr")  # by path: in a root
     assert args["output"].endswith("smite/shot/mattes/SMITE_hero/hero.####.exr")
+
+
+@pytest.mark.parametrize("edges", ["refined", "bilinear"])
+def test_the_edges_knob_reaches_the_segment_settings(tmp_path, edges):
+    plate = make_plate(tmp_path / "plates", frames=2)
+    node = build_script(fake_nuke, plate, tmp_path / "shot.nk", refs=(1,))
+    assert node["edges"].values() == ["refined", "bilinear"] and node["edges"].value() == "refined"
+    client = StandInClient(str(tmp_path))
+    smite_nuke._controllers[node.fullName()] = ctl = Controller(NukeHost(node), client_factory=lambda s: client)
+    node["model"].setValue("hero")
+    node["edges"].setValue(edges)
+    node["segment"].execute()
+    fake_nuke.pump(until=lambda: node["smite_job"].value() == "j-1", timeout=120)
+    next(t for t in fake_nuke.tasks() if t.title == "SMITE: Segmenting").cancelled = True
+    fake_nuke.pump(until=lambda: not ctl.busy, timeout=120)
+    fake_nuke.pump()
+    (op, args), = client.submitted
+    assert op == "segment" and args["settings"]["edges"] == edges
 
 
 def test_add_part_chains_a_roto_node_into_a_new_layer(tmp_path):

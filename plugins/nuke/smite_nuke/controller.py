@@ -321,7 +321,7 @@ class Controller:
         model = settings.model.strip()
         args: dict = {"model_path": model} if model.endswith(".smite") else {"model": model}
         args["frames"] = [transfer.image_ref(s, blobs) | {"frame": f} for f, s in zip(frames, sources)]
-        seg: dict = {"preset": settings.preset, "tracker": settings.tracker}
+        seg: dict = {"preset": settings.preset, "tracker": settings.tracker, "edges": settings.edges}
         if settings.window > 0:
             seg |= {"window": settings.window, "overlap": 0 if settings.preset == "fast" else settings.window // 2}
         args |= {"settings": seg, "cryptomatte": settings.cryptomatte}

@@ -12,6 +12,7 @@ from typing import Any
 import nuke
 
 from smite_nuke.settings import (
+    EDGES,
     LABEL_LAYER,
     LAYER_PREFIX,
     PRESETS,
@@ -51,6 +52,7 @@ def build_node() -> Any:
         nuke.String_Knob("ref_frames", "reference frames", ""),
         nuke.Enumeration_Knob("preset", "preset", list(PRESETS)),
         nuke.Enumeration_Knob("tracker", "tracker", list(TRACKERS)),
+        nuke.Enumeration_Knob("edges", "edges", list(EDGES)),
         nuke.Boolean_Knob("cryptomatte", "Cryptomatte", False),
         nuke.File_Knob("output_folder", "output folder"),
         nuke.Int_Knob("frame_first", "first frame"),
@@ -150,7 +152,8 @@ class NukeHost:
         return NodeSettings(
             node=n.name(), address=n["address"].value().strip(), model=n["model"].value(),
             parts=parse_parts(n["parts"].value()), ref_frames=parse_frames(n["ref_frames"].value()),
-            preset=n["preset"].value(), tracker=n["tracker"].value(), cryptomatte=bool(n["cryptomatte"].value()),
+            preset=n["preset"].value(), tracker=n["tracker"].value(), edges=n["edges"].value(),
+            cryptomatte=bool(n["cryptomatte"].value()),
             output_folder=n["output_folder"].value(), first=int(n["frame_first"].value()),
             last=int(n["frame_last"].value()), learn_steps=int(n["learn_steps"].value()),
             window=int(n["window"].value()), learn_options=parse_options(n["learn_options"].value()),

@@ -21,6 +21,7 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _PADDING = re.compile(r"#+|%0?(\d*)d")
 PRESETS = ("fast", "quality")
 TRACKERS = ("flow", "cotracker")
+EDGES = ("refined", "bilinear")  # refined (the default): mattes re-solved on the plate
 
 
 class NodeError(Exception):
@@ -38,6 +39,7 @@ class NodeSettings:
     ref_frames: list[int] = field(default_factory=list)
     preset: str = "fast"
     tracker: str = "flow"
+    edges: str = "refined"
     cryptomatte: bool = False
     output_folder: str = ""
     first: int = 1
