@@ -31,7 +31,7 @@ def add_render_parser(sub) -> None:
                    help="segment in the daemon at ADDRESS (ipc:// or tcp://127.0.0.1:PORT) instead of in-process")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each daemon reply (default 30)")
     p.add_argument("--preset", choices=("fast", "quality"), default="quality")
-    p.add_argument("--window", type=int, default=None, help="frames segmented together (default: the preset's)")
+    p.add_argument("--window", type=int, default=None, help="frames segmented together (default or 0: the preset's)")
     p.add_argument("--overlap", type=int, default=None, help="frames shared by windows (default: the preset's)")
     p.add_argument("--tracker", choices=("flow", "cotracker"), default="flow")
     p.add_argument("--temperature", type=float, default=1.0, help="softness of the mattes (logit units)")
@@ -51,7 +51,7 @@ def cmd_render(args) -> int:
 
     job = RenderJob(part_model=args.part_model, frames=args.frames, shot=args.range, out=args.out, chunk=args.chunk,
                     context=args.context, force=args.force, daemon=args.daemon, timeout=args.timeout,
-                    preset=args.preset, window=args.window, overlap=args.overlap, tracker=args.tracker,
+                    preset=args.preset, window=args.window or None, overlap=args.overlap, tracker=args.tracker,
                     seed=args.seed, temperature=args.temperature, coarse_to_fine=args.coarse_to_fine,
                     guidance_iterations=args.guidance_iterations, backbone=args.backbone, device=args.device,
                     precision=args.precision, colorspace=args.colorspace)
@@ -90,6 +90,7 @@ def add_farm_parser(sub) -> None:
     cue.add_argument("--output", required=True, help="matte pattern, e.g. /show/mattes/shot.####.exr")
     cue.add_argument("--chunk-size", type=int, default=16)
     cue.add_argument("--context", type=int, default=8)
+    cue.add_argument("--window", type=int, default=0, help="frames segmented together (0: the preset's)")
     cue.add_argument("--preset", choices=("fast", "quality"), default="quality")
     cue.add_argument("--backbone", default=None)
     cue.add_argument("--device", default=None)
@@ -126,8 +127,9 @@ def cmd_opencue(args) -> int:
 
     job = ShotJob(name=args.name, plates=args.plates, frames=args.frames, part_model=args.part_model,
                   output=args.output, ref_frames=args.ref_frames, masks=args.masks, parts=args.parts,
-                  chunk_size=args.chunk_size, context=args.context, preset=args.preset, backbone=args.backbone,
-                  device=args.device, smite=args.smite, show=args.show, shot=args.shot, user=args.user)
+                  chunk_size=args.chunk_size, context=args.context, window=args.window, preset=args.preset,
+                  backbone=args.backbone, device=args.device, smite=args.smite, show=args.show, shot=args.shot,
+                  user=args.user)
     if args.out is None and not args.submit:
         sys.stdout.write(job_spec(job) + "\n")
     if args.out is not None:

@@ -38,6 +38,7 @@ class ShotJob:
     parts: str | None = None
     chunk_size: int = 16
     context: int = 8
+    window: int = 0  # 0: the preset's
     preset: str = "quality"
     backbone: str | None = None
     device: str | None = None
@@ -54,8 +55,9 @@ class ShotJob:
     def check(self) -> None:
         """One-line errors for parameters that cannot make a job."""
         parse_frame_range(self.frames)
-        if self.chunk_size < 1 or self.context < 0:
-            raise SmiteError(f"ChunkSize must be >= 1 and Context >= 0, got {self.chunk_size} and {self.context}")
+        if self.chunk_size < 1 or self.context < 0 or self.window < 0:
+            raise SmiteError(f"ChunkSize must be >= 1, Context and Window >= 0, got {self.chunk_size}, "
+                             f"{self.context} and {self.window}")
         if self.learns and not (self.masks and self.parts):
             raise SmiteError("a job that learns needs RefFrames, Masks and Parts")
         if not self.learns and not Path(self.part_model).is_file():
@@ -82,7 +84,8 @@ def learn_command(job: ShotJob) -> str:
 def render_command(job: ShotJob) -> str:
     """The segment layer's command; OpenCue fills in each chunk's frames."""
     words = [job.smite, "render", job.part_model, "--frames", job.plates, "--range", job.frames,
-             "--context", str(job.context), "-o", job.output, "--preset", job.preset, *_backbone_words(job)]
+             "--context", str(job.context), "-o", job.output, "--preset", job.preset,
+             *(["--window", str(job.window)] if job.window else []), *_backbone_words(job)]
     return _command(words, f"--chunk {CHUNK_TOKENS}")
 
 

@@ -19,9 +19,15 @@ def _plates(n, size=(96, 128), seed=0):
     return np.random.default_rng(seed).random((n, *size, 3), dtype=np.float32)
 
 
+def test_default_windows_are_the_presets():
+    fast, quality = SegmentSettings(preset="fast"), SegmentSettings(preset="quality")
+    assert fast.window_and_overlap() == (16, 0) and quality.window_and_overlap() == (16, 8)
+
+
 @pytest.mark.parametrize("frames", [1, 5, 16, 37])
-def test_shots_of_any_length_with_default_windows(tiny_backbone, frames):
-    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast"))
+def test_shots_of_any_length(tiny_backbone, frames):
+    # Windows of 4 (16 x 4096 latent cells attend to each other in a window of 16: minutes on CPU per window).
+    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast", window=4))
     plates = _plates(frames)
     out = list(seg.segment(iter(plates), num_frames=frames))  # a generator: frames stream
     assert len(out) == frames
@@ -91,14 +97,16 @@ def test_large_plates_are_refined_around_the_foreground(tiny_backbone, monkeypat
     import smite.video.shot as shot
 
     monkeypatch.setattr(shot, "foreground_box", lambda labels: CropBox(200, 300, 120, 160))
-    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast", window=2))
+    # Bilinear edges: refining random plates around an untrained model's mattes would solve the whole frame.
+    settings = SegmentSettings(preset="fast", window=2, edges="bilinear")
+    seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), settings)
     views = []
     original = seg._maps
     seg._maps = lambda view, *a: views.append(view) or original(view, *a)
     (m1, m2) = list(seg.segment(_plates(2, size=(600, 800))))
     assert m1.alphas.shape == (3, 600, 800)
     assert views and views[0].box.height == views[0].box.width == 160  # squared crop around the box
-    plain = SegmentSettings(preset="fast", window=2, coarse_to_fine=False)
+    plain = SegmentSettings(preset="fast", window=2, coarse_to_fine=False, edges="bilinear")
     views.clear()
     seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), plain)
     original = seg._maps
