@@ -214,20 +214,22 @@ class ShotSegmenter:
         plates = _Plates(frames)
         self._run = run = _Run(num_frames, len(windows), cancel, progress)
         carried: tuple[torch.Tensor, View] | None = None
-        with self.part_model.applied(self.backbone) as tokens:
-            self.cond = conditioning(self.prompt, tokens).detach()
-            for k, win in enumerate(windows):
-                run.window = k
-                run.check_cancel()
-                window_plates = plates.window(win.start, win.end)
-                seed = window_seed(self.settings.seed, self.settings.shot_offset + win.start)
-                generator = torch.Generator().manual_seed(seed)
-                result = self._window(window_plates, carried, generator)
-                carried = (result.maps[win.write:], result.view) if win.carry else None
-                for j in range(win.write):
-                    yield self._mattes(result, j, window_plates[j])
-                    run.done += 1
-                run.report("written")
+        for k, win in enumerate(windows):
+            run.window = k
+            run.check_cancel()
+            window_plates = plates.window(win.start, win.end)
+            seed = window_seed(self.settings.seed, self.settings.shot_offset + win.start)
+            # The part model's K/V are in the shared backbone only while a window runs, never across a yield:
+            # a generator left suspended (a failed consumer, a traceback kept alive) and closed later by the
+            # garbage collector must not restore the base weights in the middle of another job.
+            with self.part_model.applied(self.backbone) as tokens:
+                self.cond = conditioning(self.prompt, tokens).detach()
+                result = self._window(window_plates, carried, torch.Generator().manual_seed(seed))
+            carried = (result.maps[win.write:], result.view) if win.carry else None
+            for j in range(win.write):
+                yield self._mattes(result, j, window_plates[j])
+                run.done += 1
+            run.report("written")
 
     # -- one window -------------------------------------------------------------------------------------------
 

@@ -85,6 +85,19 @@ def test_a_span_with_its_shot_offset_segments_like_the_whole_shot(tiny_backbone)
     assert np.abs(other.alphas - whole[4].alphas).max() > 1e-3
 
 
+def test_a_suspended_shot_leaves_the_backbone_weights_alone(tiny_backbone):
+    """A daemon's backbone is shared by jobs: between two frames a shot must not hold its K/V in it (a generator
+    left suspended and closed later by the garbage collector would restore them in the middle of another job)."""
+    model = _untrained_model(tiny_backbone)
+    model.kv = {k: v + 0.5 for k, v in model.kv.items()}
+    settings = SegmentSettings(preset="fast", window=1, edges="bilinear")
+    frames = ShotSegmenter(tiny_backbone, model, settings).segment(_plates(2, size=(64, 64)))
+    next(frames)  # one frame out, the shot suspended
+    params = dict(tiny_backbone.unet.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in tiny_backbone.base_kv.items())
+    frames.close()
+
+
 def test_mixed_plate_sizes_are_rejected(tiny_backbone):
     seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), SegmentSettings(preset="fast", window=2))
     plates = [np.zeros((64, 64, 3), np.float32), np.zeros((64, 80, 3), np.float32)]
