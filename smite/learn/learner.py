@@ -32,7 +32,15 @@ from smite.model.framing import Framing, check_frame, fit_image, fit_labels
 from smite.model.maps import was_train_attention
 from smite.model.partmodel import PartModel
 from smite.model.reader import AttentionReader
-from smite.model.reference import MAP_MODES, prediction_target, prediction_type, reference_logits, to_latents
+from smite.model.reference import (
+    MAP_MODES,
+    Posterior,
+    encode_posterior,
+    prediction_target,
+    prediction_type,
+    reference_logits,
+    sample_posterior,
+)
 
 TRAIN_TIMESTEPS = (5, 100)  # inclusive (§1.3)
 CFG_SCALE = 100.0  # training guidance scale: only shapes the SD loss term
@@ -228,6 +236,7 @@ class PartLearner:
         train, val = split_references(refs)
         plan = s.schedule(len(refs.ids))
         self._augment = replace(s.augment, flip=s.augment.flip and flip_allowed(s.flip, names))
+        self._posteriors: dict[int, Posterior] = {}
         torch.manual_seed(s.seed)
         rng, gen = np.random.default_rng(s.seed), torch.Generator().manual_seed(s.seed)
         prompt, empty = encode_text(bb, part_prompt(names)), encode_text(bb, "")
@@ -269,7 +278,7 @@ class PartLearner:
         target = torch.from_numpy(labels_to_latent(labels, bb.latent_size)).long().to(bb.device)
         for p in self.kv_params.values():
             p.requires_grad_(phase == "kv")
-        z0 = to_latents(bb, image[None], gen)
+        z0 = sample_posterior(bb, self._posterior(k, image), gen)
         t = int(torch.randint(TRAIN_TIMESTEPS[0], TRAIN_TIMESTEPS[1] + 1, (1,), generator=gen))
         eps = torch.randn(z0.shape, generator=gen).to(bb.device)
         abar = bb.scheduler.alphas_cumprod[t].to(bb.device)
@@ -297,6 +306,15 @@ class PartLearner:
         if not math.isfinite(loss):
             raise SmiteError(f"learning diverged in epoch {epoch + 1} (loss {loss}); lower the learning rates")
         return loss
+
+    def _posterior(self, k: int, image: np.ndarray) -> Posterior:
+        """The VAE posterior of training sample ``k``; without augmentation the image is the same every epoch, so
+        it is encoded once (a tenth of a tiny-backbone step; each step still draws its own sample)."""
+        if self._augment.enabled:
+            return encode_posterior(self.backbone, image[None])
+        if k not in self._posteriors:
+            self._posteriors[k] = encode_posterior(self.backbone, image[None])
+        return self._posteriors[k]
 
     def _evaluate(self, val: ReferenceSet, names: list[str], tokens: torch.Tensor, prompt: torch.Tensor) -> float:
         """mIoU of the prediction path on the validation references (fixed noise: comparable across steps)."""

@@ -14,6 +14,8 @@ SD 1.5) or v (SD 2.1 at 768 px); the DDIM step and the SD loss convert through :
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
@@ -59,13 +61,30 @@ def prediction_target(z0: torch.Tensor, eps: torch.Tensor, abar: torch.Tensor, k
     raise SmiteError(f"unsupported prediction type {kind!r}")
 
 
-def to_latents(backbone: Backbone, images: np.ndarray, generator: torch.Generator) -> torch.Tensor:
-    """Model-frame images (B, R, R, 3) in [0, 1] -> scaled VAE posterior samples (B, 4, S, S) fp32."""
+class Posterior(NamedTuple):
+    """A VAE posterior: ``mean`` and ``std``, each (B, 4, S, S), unscaled."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+def encode_posterior(backbone: Backbone, images: np.ndarray) -> Posterior:
+    """Model-frame images (B, R, R, 3) in [0, 1] -> their VAE posterior (the costly part of :func:`to_latents`)."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(backbone.device) * 2 - 1
     with torch.no_grad():
         dist = backbone.vae.encode(x.float()).latent_dist
-        noise = torch.randn(dist.mean.shape, generator=generator).to(backbone.device)
-        return (dist.mean + dist.std * noise) * backbone.latent_scale
+    return Posterior(dist.mean, dist.std)
+
+
+def sample_posterior(backbone: Backbone, posterior: Posterior, generator: torch.Generator) -> torch.Tensor:
+    """A scaled posterior sample (B, 4, S, S) fp32, its noise drawn from ``generator``."""
+    noise = torch.randn(posterior.mean.shape, generator=generator).to(backbone.device)
+    return (posterior.mean + posterior.std * noise) * backbone.latent_scale
+
+
+def to_latents(backbone: Backbone, images: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+    """Model-frame images (B, R, R, 3) in [0, 1] -> scaled VAE posterior samples (B, 4, S, S) fp32."""
+    return sample_posterior(backbone, encode_posterior(backbone, images), generator)
 
 
 def add_noise(backbone: Backbone, z0: torch.Tensor, t: int, generator: torch.Generator) -> torch.Tensor:

@@ -1,5 +1,7 @@
 """Learning: bad references give one-line errors; progress, cancel and seeding behave."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -75,3 +77,29 @@ def test_learning_is_reproducible_with_a_seed(tiny_backbone):
     c = PartLearner(tiny_backbone, _settings(seed=4)).learn([_frame()], [_mask()], ["a", "b"])
     torch.testing.assert_close(a.tokens, b.tokens)
     assert not torch.allclose(a.tokens, c.tokens)
+
+
+def test_without_augmentation_each_reference_is_encoded_once_and_learns_the_same(tiny_backbone, monkeypatch):
+    import smite.learn.learner as learner_module
+    from smite.learn.augment import AugmentSettings
+
+    calls = []
+
+    def counted(backbone, images):
+        calls.append(images.shape[0])
+        return encode_posterior(backbone, images)
+
+    encode_posterior = learner_module.encode_posterior
+    monkeypatch.setattr(learner_module, "encode_posterior", counted)
+    plain = _settings(steps=4, augment=AugmentSettings(enabled=False))
+    cached = PartLearner(tiny_backbone, plain).learn([_frame()], [_mask()], ["a", "b"])
+    assert len(calls) == 1  # one training reference, four steps
+    calls.clear()
+    PartLearner(tiny_backbone, replace(plain, augment=AugmentSettings())).learn([_frame()], [_mask()], ["a", "b"])
+    assert len(calls) == 4  # augmented: a new image every step
+    # each step still draws its own posterior sample: the cache changes no number
+    monkeypatch.setattr(PartLearner, "_posterior", lambda self, k, image: encode_posterior(self.backbone, image[None]))
+    fresh = PartLearner(tiny_backbone, plain).learn([_frame()], [_mask()], ["a", "b"])
+    torch.testing.assert_close(cached.tokens, fresh.tokens, rtol=0, atol=0)
+    for name, value in cached.kv.items():
+        torch.testing.assert_close(value, fresh.kv[name], rtol=0, atol=0)
