@@ -264,7 +264,7 @@ class Daemon:
             request_id = peek_id(header)
             op = header.get("op") if isinstance(header, dict) and isinstance(header.get("op"), str) else None
             request = parse_request(header, [p.buffer for p in parts[1:]], OPERATIONS)
-            self.peer_address = _peer_address(parts[0])
+            self.peer_address = _peer_address(parts[0]) if self.endpoint.startswith("tcp://") else None
             self.peer_user = _peer_user(parts[0])
             reply = HANDLERS[request.op](self, request, identity)
             if reply is not None:  # None: a submission, answered once prepared
@@ -448,7 +448,8 @@ def _peer_user(frame: zmq.Frame) -> str | None:
 
 
 def _peer_address(frame: zmq.Frame) -> str | None:
-    """The remote IP of a tcp peer (None for ipc/inproc)."""
+    """The remote IP of a tcp peer. Only asked on tcp endpoints: on ipc ZeroMQ reports the peer's credentials
+    ("localhost:uid:gid:pid"), no address, and an ipc peer is on this machine anyway."""
     try:
         return frame.get("Peer-Address")
     except (zmq.ZMQError, KeyError):

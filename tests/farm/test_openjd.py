@@ -84,7 +84,7 @@ def check_every_frame_written_once(run: dict) -> None:
         assert (run["out"] / f"m.{frame:04d}.exr").is_file()
     assert len(re.findall(r"smite render: done \(exit 0\): wrote 8 frame", log)) == 3
     assert log.count("listening on ipc://") == 1  # one daemon for the session, stopped on exit
-    assert re.search(r"daemon \d+ at ipc://\S+ (stopped|terminated)", log)  # terminated: it was slow to exit
+    assert re.search(r"daemon \d+ at ipc://\S+ stopped", log)  # asked to shut down, not waited out and killed
     assert not [p for p in run["out"].iterdir() if ".tmp" in p.name]
 
 

@@ -135,3 +135,20 @@ def test_path_requests_need_roots(tmp_path):
         assert not thread.is_alive()
     finally:
         daemon.request_stop()
+
+
+def test_shutdown_is_accepted_on_an_ipc_socket(tmp_path):
+    """ipc peers are on this machine (ZeroMQ reports no address for them): a farm session's onExit stops its
+    ipc daemon at once, where it used to be refused and waited out (2 minutes) before a SIGTERM."""
+    config = DaemonConfig(address=f"ipc://{tmp_path}/smite.ipc", model_store=tmp_path / "s", state_dir=tmp_path / "d")
+    daemon = Daemon(config, engine=StubEngine())
+    endpoint = daemon.start()
+    thread = threading.Thread(target=daemon.serve, daemon=True)
+    thread.start()
+    try:
+        with Client(endpoint, timeout=10) as client:
+            client.shutdown()  # refused ("forbidden") before the fix
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    finally:
+        daemon.request_stop()
