@@ -34,7 +34,7 @@ BAND_GROW = 0.25  # the band is widened by this many latent cells: the grid's 0.
 MATTING_EPSILON = 1e-5  # colour-line regulariser of the matting Laplacian (plates in [0, 1], some grain)
 PRIOR_WEIGHT = 1e-3  # pull towards the upsampled probabilities (keeps unseeded band regions soft, not erased)
 WORK_CELL = 8.0  # plate px per latent cell at which the band is matted first
-MAX_FINE_BAND = 0.25  # above this fraction of uncertain pixels the full-size pass is skipped (bounded cost)
+MAX_BAND = 0.25  # above this fraction of uncertain pixels a model has no edges to sharpen: mattes stay bilinear
 TILE = 128  # plate pixels per matting tile (plus a margin): bounded memory, little work off the band
 CG_TOLERANCE = 1e-4
 
@@ -117,6 +117,8 @@ def refine_mattes(soft: np.ndarray, plate: np.ndarray, scale: float, method: str
     if soft.shape[1:] != plate.shape[:2]:
         raise SmiteError(f"mattes {soft.shape[1:]} and plate {plate.shape[:2]} differ in size")
     plate = np.clip(plate, 0.0, 1.0, dtype=np.float32)
+    if _unsure(soft):  # matting the whole frame would cost seconds per frame and sharpen nothing
+        return soft.astype(np.float32)
     if method == "guided":
         return _refine_once(soft, plate, BAND_GROW * scale, _guided, scale)
     factor = scale / WORK_CELL
@@ -128,9 +130,15 @@ def refine_mattes(soft: np.ndarray, plate: np.ndarray, scale: float, method: str
     work = _refine_once(work, cv2.resize(plate, small, interpolation=cv2.INTER_AREA), BAND_GROW * WORK_CELL,
                         _matting, WORK_CELL)
     back = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in work])
-    if (back.max(0) < BAND_HIGH).mean() > MAX_FINE_BAND:  # a model unsure almost everywhere: no edges to sharpen
+    if _unsure(back):
         return back / back.sum(0, keepdims=True)
     return _refine_once(back, plate, factor / 2, _matting, factor)
+
+
+def _unsure(soft: np.ndarray) -> bool:
+    """Whether more than ``MAX_BAND`` of the pixels have no part above ``BAND_HIGH`` (a model unsure almost
+    everywhere, e.g. one learned in a few steps)."""
+    return bool((soft.max(0) < BAND_HIGH).mean() > MAX_BAND)
 
 
 def _refine_once(soft: np.ndarray, plate: np.ndarray, grow: float, solve, scale: float) -> np.ndarray:

@@ -10,7 +10,7 @@ from smite.evaluate.edges import edge_scores
 from smite.mattes import upsample_mattes
 from smite.model.framing import Framing
 from smite.synthetic.edges import make_edge_shot, to_grid
-from smite.video.mattes import maps_to_plate
+from smite.video.mattes import maps_to_plate, refine_mattes
 
 A, B, C = np.array([0.9, 0.2, 0.1]), np.array([0.1, 0.3, 0.8]), np.array([0.2, 0.8, 0.2])
 
@@ -106,10 +106,10 @@ def test_exact_ground_truth_on_the_grid_comes_back_closer():
 
 def test_shot_segmenter_refines_on_each_frames_plate(tiny_backbone):
     """The shot path: bilinear mattes are today's; refined = those refined on the frame's own plate at the view's
-    cell size (128 px over 64 cells: 2 px), labels their argmax."""
+    cell size (128 px over 64 cells: 2 px), labels their argmax. An untrained model is unsure everywhere (its
+    mattes would stay bilinear): a low temperature makes its mattes confident away from its edges."""
     from test_segment import _untrained_model
 
-    from smite.video.mattes import refine_mattes
     from smite.video.settings import SegmentSettings
     from smite.video.shot import ShotSegmenter
 
@@ -117,12 +117,24 @@ def test_shot_segmenter_refines_on_each_frames_plate(tiny_backbone):
     model = _untrained_model(tiny_backbone)
 
     def run(edges):
-        return list(ShotSegmenter(tiny_backbone, model, SegmentSettings(preset="fast", edges=edges)).segment(plates))
+        return list(ShotSegmenter(tiny_backbone, model, SegmentSettings(preset="fast", edges=edges,
+                                                                                 matte_temperature=0.02)).segment(plates))
 
     bilinear, refined = run("bilinear"), run("refined")
     for plate, b, r in zip(plates, bilinear, refined):
+        assert 0 < (b.alphas.max(0) < 0.7).mean() < 0.25  # an uncertain band, not the whole frame
         np.testing.assert_array_equal(r.alphas, refine_mattes(b.alphas, plate, 2.0))
         np.testing.assert_array_equal(r.labels, r.alphas.argmax(0))
         assert not np.array_equal(r.alphas, b.alphas)
     with pytest.raises(SmiteError, match="unknown edges"):
         SegmentSettings(edges="soft")
+
+
+def test_a_model_unsure_almost_everywhere_keeps_its_bilinear_mattes():
+    """No part above 0.7 on most pixels: nothing to sharpen, and matting the whole frame costs seconds a frame."""
+    rng = np.random.default_rng(0)
+    soft = rng.uniform(0.3, 0.6, (2, 64, 64)).astype(np.float32)
+    soft /= soft.sum(0, keepdims=True)
+    plate = rng.random((64, 64, 3), dtype=np.float32)
+    for scale in (2.0, 32.0):  # a plate matted at its own size, and one matted at the work size first
+        np.testing.assert_array_equal(refine_mattes(soft, plate, scale), soft)
