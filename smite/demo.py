@@ -28,7 +28,7 @@ QUALITY_FRAMES = 4  # the guided comparison: one window of one latent chunk (4 f
 # Windows of 4 for the fast run too: the frames of a window attend to each other (4096 latent cells each), so on
 # CPU one 12-frame window costs about 5x three windows of 4; and both presets then compare like for like.
 FAST_WINDOW = 4
-DEMO_STEPS = 60  # the tiny backbone's default schedule (LearnSettings.for_backbone)
+DEMO_STEPS = 60  # shorter than the tiny default (100) to keep the demo in minutes; --steps 100 for the full schedule
 NOISE = 0.06  # plate grain: what makes per-frame segmentation flicker and guidance worth showing
 
 
