@@ -16,10 +16,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/smite demo --out demo_out
 
-# Lint first: a style error fails in a second, not after the suite. Two workers (one torch thread each,
-# tests/conftest.py): many tests wait on daemons, hosts and process start-ups, which the other worker fills.
+# Lint first: a style error fails in a second, not after the suite.
 test: $(STAMP) lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	$(PY) -m pytest -q tests
 
 # The whole repo (ruff skips what .gitignore lists, such as the venvs).
 lint: $(STAMP)
