@@ -77,7 +77,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.steps, args.sd21 = 2, False
-    bench(load_backbone("tiny", device="cpu"), args.steps, "tiny backbone, CPU, 256 px")
+    tiny = load_backbone("tiny", device="cpu")
+    bench(tiny, args.steps, f"tiny backbone, CPU, {tiny.resolution} px")
     if (torch.cuda.is_available() and not args.smoke) or args.sd21:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         bench(sd21_shaped_random_backbone(device), args.steps, f"SD2.1-shaped random, {device}, 512 px")

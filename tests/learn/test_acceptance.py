@@ -25,11 +25,11 @@ def _held_out_miou(backbone, model, shot, map_mode=None) -> float:
 @pytest.mark.parametrize(
     ("num_parts", "touching"), [(3, False), (2, True)], ids=["three-separate-parts", "two-touching-parts"]
 )
-def test_learning_from_one_frame_generalises_to_the_shot(tiny_backbone, learned_part_model, num_parts, touching):
+def test_learning_from_one_frame_generalises_to_the_shot(tiny_backbone_256, learned_part_model, num_parts, touching):
     shot = make_shot(num_frames=16, num_parts=num_parts, touching=touching, seed=0)
     # every part at least 1/8 of the frame wide in every frame, moving and deforming (checked in test_synthetic)
     model = learned_part_model(shot)  # LearnSettings.for_backbone: the tiny backbone's defaults
-    scores = {mode: _held_out_miou(tiny_backbone, model, shot, mode) for mode in ("was", "cross")}
+    scores = {mode: _held_out_miou(tiny_backbone_256, model, shot, mode) for mode in ("was", "cross")}
     default = scores[model.map_mode]  # the engine's default path is the part model's map mode
     print(f"\n{num_parts} parts, touching={touching}: held-out mIoU WAS {scores['was']:.3f}, "
           f"cross-attention only {scores['cross']:.3f}, default path ({model.map_mode}) {default:.3f}")

@@ -7,11 +7,23 @@ from smite.errors import SmiteError
 from smite.model.backbone import load_backbone, resolve_precision, tiny_backbone_dir
 
 
-def test_tiny_by_name_and_by_folder_load_the_same_weights(tiny_backbone):
+def test_tiny_by_name_and_by_folder_load_the_same_weights(tiny_backbone_256):
     by_folder = load_backbone(str(tiny_backbone_dir()), device="cpu")
-    assert by_folder.fingerprint == tiny_backbone.fingerprint
-    assert tiny_backbone.resolution == 256 and tiny_backbone.latent_size == 64 and tiny_backbone.vae_factor == 4
-    assert not any(p.requires_grad for p in tiny_backbone.unet.parameters())
+    assert by_folder.fingerprint == tiny_backbone_256.fingerprint
+    assert by_folder.resolution == tiny_backbone_256.resolution == 256 and tiny_backbone_256.latent_size == 64
+    assert tiny_backbone_256.vae_factor == 4
+    assert not any(p.requires_grad for p in tiny_backbone_256.unet.parameters())
+
+
+def test_the_tiny_backbone_works_at_the_resolution_the_environment_asks(monkeypatch):
+    monkeypatch.setenv("SMITE_TINY_RESOLUTION", "96")
+    small = load_backbone("tiny", device="cpu")
+    assert (small.resolution, small.latent_size) == (96, 24)  # the UNet halves 24 three times: 12, 6, 3
+    assert load_backbone("tiny", device="cpu", resolution=256).latent_size == 64  # an explicit size wins
+    for bad, message in (("100", "multiple of 32"), ("big", "not a number")):
+        monkeypatch.setenv("SMITE_TINY_RESOLUTION", bad)
+        with pytest.raises(SmiteError, match=message):
+            load_backbone("tiny", device="cpu")
 
 
 def test_saved_copy_round_trips_through_diffusers_layout(tiny_backbone, tmp_path):

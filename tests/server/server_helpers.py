@@ -26,6 +26,7 @@ class DaemonProcess:
     proc: subprocess.Popen | None = None
     address: str | None = None
     own_folders_in_root: bool = False  # model store and state inside the root (the daemon must refuse them)
+    env: dict[str, str] = field(default_factory=dict)  # on top of the suite's environment
 
     @property
     def root(self) -> Path:
@@ -50,7 +51,7 @@ class DaemonProcess:
                "--threads", "1", "--preset", "fast", "--ready-file", str(ready),
                "--log-file", str(self.home / "daemon.log"),
                *self.extra]
-        env = os.environ | {"OMP_NUM_THREADS": "1"}
+        env = os.environ | {"OMP_NUM_THREADS": "1"} | self.env
         self.proc = subprocess.Popen(["nice", "-n", "10", *cmd], env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(self.home / "stderr.log", "ab"))
         deadline = time.monotonic() + START_TIMEOUT_S

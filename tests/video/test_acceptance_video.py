@@ -16,14 +16,14 @@ from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
 
 
-def test_quality_preset_flickers_less_than_fast(tiny_backbone, learned_part_model):
+def test_quality_preset_flickers_less_than_fast(tiny_backbone_256, learned_part_model):
     clean = make_shot(num_frames=16, num_parts=3, seed=0)  # tests/learn/test_acceptance.py's three-part shot
     model = learned_part_model(clean)  # LearnSettings.for_backbone: the tiny backbone's defaults
     noisy = make_shot(num_frames=16, num_parts=3, seed=0, noise=0.08)  # same motion, grain on every plate
     frames, truth = noisy.frames[:12], noisy.labels[:12]
     scores = {}
     for preset in ("fast", "quality"):
-        out = ShotSegmenter(tiny_backbone, model, SegmentSettings(preset=preset)).segment(frames)
+        out = ShotSegmenter(tiny_backbone_256, model, SegmentSettings(preset=preset)).segment(frames)
         labels = np.stack([m.labels for m in out]).astype(np.int64)
         miou = mean_iou(list(labels[1:]), list(truth[1:]), model.num_parts).miou
         scores[preset] = (flicker(labels, frames), miou)

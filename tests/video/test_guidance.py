@@ -59,7 +59,8 @@ def test_latent_update_lowers_the_energy(tiny_backbone):
     settings = SegmentSettings(preset="quality", guidance=GuidanceSettings(iterations=3, chunk=2))
     seg = ShotSegmenter(tiny_backbone, _untrained_model(tiny_backbone), settings)
     rng = np.random.default_rng(0)
-    images = rng.random((2, 256, 256, 3), dtype=np.float32)
+    size = tiny_backbone.resolution
+    images = rng.random((2, size, size, 3), dtype=np.float32)
     g = torch.Generator().manual_seed(0)
     with seg.part_model.applied(tiny_backbone) as tokens:
         from smite.model.conditioning import conditioning

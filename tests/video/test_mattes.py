@@ -104,20 +104,21 @@ def test_exact_ground_truth_on_the_grid_comes_back_closer():
     assert refined.miou >= base.miou - 0.01 and refined.boundary_f >= base.boundary_f - 0.01, (base, refined)
 
 
-def test_shot_segmenter_refines_on_each_frames_plate(tiny_backbone):
+def test_shot_segmenter_refines_on_each_frames_plate(tiny_backbone_256):
     """The shot path: bilinear mattes are today's; refined = those refined on the frame's own plate at the view's
     cell size (128 px over 64 cells: 2 px), labels their argmax. An untrained model is unsure everywhere (its
-    mattes would stay bilinear): a low temperature makes its mattes confident away from its edges."""
+    mattes would stay bilinear): a low temperature makes its mattes confident away from its edges (at 256 px: at
+    128 px this plate gets no uncertain band)."""
     from test_segment import _untrained_model
 
     from smite.video.settings import SegmentSettings
     from smite.video.shot import ShotSegmenter
 
     plates = make_edge_shot(2, (96, 128), seed=4).frames
-    model = _untrained_model(tiny_backbone)
+    model = _untrained_model(tiny_backbone_256)
 
     def run(edges):
-        return list(ShotSegmenter(tiny_backbone, model, SegmentSettings(preset="fast", edges=edges,
+        return list(ShotSegmenter(tiny_backbone_256, model, SegmentSettings(preset="fast", edges=edges,
                                                                                  matte_temperature=0.02)).segment(plates))
 
     bilinear, refined = run("bilinear"), run("refined")
