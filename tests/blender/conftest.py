@@ -14,7 +14,9 @@ from server_helpers import DaemonProcess  # noqa: E402
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory) -> DaemonProcess:
     """A daemon whose root holds the Blender tests' folders (so the add-on's path mode is used there)."""
-    proc = DaemonProcess(tmp_path_factory.mktemp("blender-daemon")).start()
+    # Both cores: Blender waits on the daemon's jobs (the server tests' daemons keep one).
+    proc = DaemonProcess(tmp_path_factory.mktemp("blender-daemon"), ["--threads", "2"],
+                         env={"OMP_NUM_THREADS": "2"}).start()
     yield proc
     proc.stop()
 

@@ -36,7 +36,9 @@ GATE = 0.6
 def daemon(tmp_path_factory) -> DaemonProcess:
     # The tiny backbone at its own 256 px: the node's mattes are checked against the truth (GATE), and a few
     # epochs at 256 px are what makes that reachable (at 128 px, 40 epochs gave 0.56 on the node's output).
-    proc = DaemonProcess(tmp_path_factory.mktemp("nuke-daemon"), env={"SMITE_TINY_RESOLUTION": "256"}).start()
+    # Both cores: the node waits on the daemon, nothing else runs (the server tests' daemons keep one).
+    proc = DaemonProcess(tmp_path_factory.mktemp("nuke-daemon"), ["--threads", "2"],
+                         env={"SMITE_TINY_RESOLUTION": "256", "OMP_NUM_THREADS": "2"}).start()
     yield proc
     fields = Path(f"/proc/{proc.python_pid()}/stat").read_text().rsplit(")", 1)[1].split()
     print(f"\nNuke e2e daemon CPU time: {(int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'):.0f} s")
