@@ -110,13 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contexts", default="4,8")
     parser.add_argument("--learn-steps", type=int, default=None, help="default: the tiny backbone's")
     parser.add_argument("--iterations", type=int, default=None, help="guided iterations (default: the backbone's)")
+    parser.add_argument("--device", default="cpu", help="device of the tiny backbone (default cpu; the CPU ratio "
+                        "then counts only the host's share)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true", help="quickest run: 8 frames, fast, 2 learning steps")
     args = parser.parse_args(argv)
     if args.smoke:
         args.frames, args.preset, args.chunks, args.contexts, args.learn_steps = 8, "fast", "4", "1", 2
 
-    backbone = load_backbone("tiny", device="cpu")
+    backbone = load_backbone("tiny", device=args.device)
     shot = make_shot(num_frames=args.frames, size=(args.size, args.size), num_parts=2, touching=True, seed=3,
                      noise=0.03)
     folder = Path(os.environ.get("SMITE_BENCH_CACHE", "/tmp/smite-bench-farm"))

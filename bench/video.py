@@ -5,10 +5,11 @@ preset prints mIoU (frames 1..), flicker, seconds per frame, peak memory, and UN
 output frame next to the same count for the published schedule of method.md §6 and the ratio. It also
 times the UNet evaluations alone, so the overhead ((total - UNet) / total) is visible. Then it compares
 the peak memory of two shot lengths (each in a fresh process) and, on a GPU, times an SD2.1-shaped model
-with random weights at 512 px in bf16.
+with random weights in bf16 on 512-px, 1K or 2K plates (``--sd21-plates``; the README's hardware table).
 
     python bench/video.py [--frames 48] [--presets fast,quality] [--iterations N] [--skip-memory]
-                          [--memory-frames 30,120] [--memory-preset fast] [--sd21] [--json PATH]
+                          [--memory-frames 30,120] [--memory-preset fast] [--sd21] [--sd21-plates 512,1k,2k]
+                          [--json PATH]
 
 What is counted (a "frame-evaluation" is one frame through the UNet; batch B counts B):
 
@@ -66,7 +67,7 @@ from smite.video.windows import plan_windows
 
 CACHE = Path(os.environ.get("SMITE_BENCH_CACHE", "/tmp/smite-bench-video"))
 SHOT = {"num_parts": 3, "seed": 1, "noise": 0.08}  # noisy plates, so flicker is visible
-TINY_SIZE, SD21_SIZE = (256, 256), (512, 512)
+TINY_SIZE = (256, 256)
 MEMORY_LIMIT = 1.25  # acceptance: peak(120 frames) <= 1.25 x peak(30 frames)
 
 # The published schedule (method.md §6.1-6.3, §9).
@@ -435,14 +436,33 @@ def run_tiny(args: argparse.Namespace) -> tuple[dict, Path]:
 
 
 def run_sd21(args: argparse.Namespace) -> dict:
+    """The SD2.1-shaped model (random weights) on each plate size of ``--sd21-plates``: seconds per frame and peak
+    memory per preset, the plate's own pipeline included (framing, coarse-to-fine crops, refined edges)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     backbone = _bench_learn().sd21_shaped_random_backbone(device)
-    shot = make_shot(args.sd21_frames, SD21_SIZE, **SHOT)
     model = random_model(backbone, SHOT["num_parts"])
-    print(f"\nSD2.1-shaped model, random weights, {device} ({backbone.precision}), {SD21_SIZE[0]} px, "
-          f"{args.sd21_frames}-frame shot (mIoU/flicker meaningless with random weights: not shown)")
-    return {"device": device, "frames": args.sd21_frames,
-            "presets": run_presets(backbone, model, shot, args, scored=False)}
+    results = {"device": device, "frames": args.sd21_frames, "plates": {}}
+    if device == "cuda":
+        results["gpu"] = torch.cuda.get_device_name(backbone.device)
+    for name, size in args.sd21_plates:
+        shot = make_shot(args.sd21_frames, size, **SHOT)
+        print(f"\nSD2.1-shaped model, random weights, {device} ({backbone.precision}), {name} plate "
+              f"{size[1]}x{size[0]}, {args.sd21_frames}-frame shot (mIoU/flicker meaningless with random weights: "
+              "not shown)")
+        results["plates"][name] = run_presets(backbone, model, shot, args, scored=False)
+    return results
+
+
+PLATE_SIZES = {"512": (512, 512), "1k": (576, 1024), "2k": (1152, 2048)}  # (H, W): the README's hardware table
+
+
+def parse_plates(text: str) -> list[tuple[str, tuple[int, int]]]:
+    """``512,1k,2k`` -> [(name, (H, W)), ...]."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PLATE_SIZES]
+    if unknown:
+        raise SystemExit(f"unknown plate size(s) {', '.join(unknown)}: use {', '.join(PLATE_SIZES)}")
+    return [(n, PLATE_SIZES[n]) for n in names]
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -465,6 +485,8 @@ def parse_args() -> argparse.Namespace:
                         help="preset of the memory runs (default fast: a 120-frame quality run takes ~1 h on CPU)")
     parser.add_argument("--sd21", action="store_true", help="also the SD2.1-shaped model (automatic on a GPU)")
     parser.add_argument("--sd21-frames", type=int, default=16, help="frames of the SD2.1-shaped run (default 16)")
+    parser.add_argument("--sd21-plates", default="512", help="plate sizes of the SD2.1-shaped run: 512, 1k "
+                        "(1024x576), 2k (2048x1152), comma-separated (default 512)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--smoke", action="store_true", help="smallest sizes of every part, one repeat")
     parser.add_argument("--child-learn", action="store_true", help=argparse.SUPPRESS)
@@ -474,6 +496,7 @@ def parse_args() -> argparse.Namespace:
     if args.smoke:
         args.frames, args.learn_steps, args.iterations, args.memory_frames, args.sd21_frames = 2, 2, 1, "1,2", 1
     args.presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    args.sd21_plates = parse_plates(args.sd21_plates)
     unknown = [p for p in args.presets if p not in PRESETS]
     if unknown:
         parser.error(f"unknown preset(s) {', '.join(unknown)}: use {', '.join(PRESETS)}")

@@ -40,12 +40,19 @@ def _video(out: str, folder: Path) -> None:
     assert [run["frames"] for run in data["memory"]["runs"]] == [1, 2] and data["memory"]["ratio"] > 0
 
 
+def _warm(out: str, folder: Path) -> None:
+    assert re.search(rf"cold +2 +{NUMBER} +{NUMBER} +{NUMBER}", out), out
+    assert len(re.findall(rf"warm +[12] +{NUMBER} +{NUMBER} +{NUMBER}", out)) == 2, out
+    assert "reaches the cold run's mIoU" in out or "no warm budget reached" in out, out
+
+
 # name: (extra arguments, extra environment, check of the output); {tmp} is the test's folder
 CHECKS = {
     "daemon.py": ((), {}, _daemon),
     "learn.py": ((), {}, _learn),
     "attention_grouping.py": ((), {}, _attention_grouping),
     "video.py": (("--json", "{tmp}/video.json"), {"SMITE_BENCH_CACHE": "{tmp}"}, _video),
+    "warm.py": ((), {}, _warm),
 }
 
 
