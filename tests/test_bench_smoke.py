@@ -2,7 +2,8 @@
 
 A bench that drifts from the code it measures (a changed signature, a moved module) fails here, not when
 someone next needs its numbers. Every ``bench/*.py`` is run; the ones listed in ``CHECKS`` also have their
-figures checked.
+figures checked. The runs go two at a time (one torch thread each): most of a smoke run is a single thread
+importing torch and diffusers, so two lanes halve the wall time on a 2-core machine.
 """
 
 import json
@@ -10,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -56,14 +58,41 @@ CHECKS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in BENCH.glob("*.py")))
-def test_bench_smoke_mode_runs_and_prints_its_figures(name, tmp_path):
-    args, env, check = CHECKS.get(name, ((), {}, None))
-    args = [a.format(tmp=tmp_path) for a in args]
-    env = os.environ | {k: v.format(tmp=tmp_path) for k, v in env.items()}
-    proc = subprocess.run([sys.executable, str(BENCH / name), "--smoke", *args], capture_output=True, text=True,
+# The slowest first, so the two lanes end together.
+SLOWEST = ("video.py", "warm.py", "farm.py", "guidance.py", "edges.py", "learn.py")
+NAMES = sorted(p.name for p in BENCH.glob("*.py"))
+LANES = 2  # one per core: most of a smoke run is one thread importing torch and diffusers
+
+
+def _smoke(name: str, folder: Path) -> subprocess.CompletedProcess:
+    args, env, _ = CHECKS.get(name, ((), {}, None))
+    args = [a.format(tmp=folder) for a in args]
+    env = os.environ | {"OMP_NUM_THREADS": "1"} | {k: v.format(tmp=folder) for k, v in env.items()}
+    return subprocess.run([sys.executable, str(BENCH / name), "--smoke", *args], capture_output=True, text=True,
                           timeout=900, env=env, cwd=BENCH.parent)
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(request, tmp_path_factory):
+    """The smoke runs of the benches this session selected, started together in ``LANES`` lanes:
+    name -> (future of the finished process, its folder)."""
+    selected = {item.callspec.params["name"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_bench_smoke_mode_runs_and_prints_its_figures"}
+    order = sorted(selected, key=lambda n: SLOWEST.index(n) if n in SLOWEST else len(SLOWEST))
+    with ThreadPoolExecutor(LANES) as pool:
+        runs = {}
+        for name in order:
+            folder = tmp_path_factory.mktemp(name.removesuffix(".py"))
+            runs[name] = (pool.submit(_smoke, name, folder), folder)
+        yield runs
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bench_smoke_mode_runs_and_prints_its_figures(name, smoke_runs):
+    future, folder = smoke_runs[name]
+    proc = future.result()
     assert proc.returncode == 0, f"{name} --smoke failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     assert proc.stdout.strip(), f"{name} --smoke printed nothing"
+    check = CHECKS.get(name, ((), {}, None))[2]
     if check is not None:
-        check(proc.stdout, tmp_path)
+        check(proc.stdout, folder)

@@ -240,7 +240,7 @@ class ShotSegmenter:
             return WindowMaps(self._maps(whole, plates, carried, generator), whole)
         self._run.report("coarse pass")
         coarse = self._reference(whole.images(plates), generator)
-        labels = np.stack([whole.to_plate(m).argmax(0).numpy() for m in coarse])
+        labels = np.stack([whole.to_plate(m).argmax(0).cpu().numpy() for m in coarse])  # maps: model's device
         box = foreground_box(labels)
         if not worth_refining(box, plates.shape[1:3], resolution):
             refined = coarse if not self.guided else self._maps(whole, plates, carried, generator)
@@ -305,8 +305,8 @@ class ShotSegmenter:
         if result.coarse is None:
             logits = fine
         else:
-            coarse = result.whole.to_plate(result.coarse[j]).numpy()
-            logits = torch.from_numpy(paste_logits(coarse, fine.numpy(), result.view.box))
+            coarse = result.whole.to_plate(result.coarse[j]).cpu().numpy()  # the paste runs on the host
+            logits = torch.from_numpy(paste_logits(coarse, fine.cpu().numpy(), result.view.box))
         mattes = mattes_from_logits(logits, self.settings.matte_temperature)
         cell = max(result.view.box.height, result.view.box.width) / self.backbone.latent_size  # plate px per cell
         return refine_frame(mattes, plate, cell, self.settings.edges)

@@ -9,7 +9,8 @@ import pytest
 from smite.synthetic.shots import make_shot, write_shot
 
 SHOT_FRAMES = 24
-SHOT_SIZE = (96, 96)  # small plates: cheap to read, write and score; the model sees 256 px either way
+SHOT_SIZE = (96, 96)  # small plates: cheap to read, write and score
+FARM_RESOLUTION = 64  # the tiny backbone at half the plates' size (a 16-cell latent): quality windows stay cheap
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,16 @@ def farm_shot(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def farm_env():
-    """The environment farm commands run in: this venv's ``smite`` and ``openjd`` first on PATH, offline."""
+    """The environment farm commands run in: this venv's ``smite`` and ``openjd`` first on PATH, offline, the tiny
+    backbone at ``FARM_RESOLUTION``."""
     bin_dir = str(Path(sys.executable).parent)
-    return os.environ | {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1"}
+    return os.environ | {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1",
+                         "SMITE_TINY_RESOLUTION": str(FARM_RESOLUTION)}
+
+
+@pytest.fixture(scope="session")
+def farm_backbone():
+    """The tiny backbone as the farm commands load it (``FARM_RESOLUTION``), for whole-shot comparisons."""
+    from smite.model.backbone import load_backbone
+
+    return load_backbone("tiny", device="cpu", resolution=FARM_RESOLUTION)

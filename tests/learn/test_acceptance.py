@@ -1,7 +1,8 @@
 """Acceptance of engine part 1: learn from the first frame of a synthetic shot on the tiny backbone (CPU) and
-segment the other frames through the engine's prediction path.
+segment the other frames through the engine's prediction path (the part model's map mode, WAS by default).
 
-Both paths are measured and printed (run with -s to see them); the gate is on the default path.
+The held-out mIoU is printed (run with -s to see it). The README's comparison with the cross-attention-only path
+was measured here with ``map_mode="cross"`` on the same frames; the test scores the default path only.
 """
 
 import numpy as np
@@ -29,9 +30,7 @@ def test_learning_from_one_frame_generalises_to_the_shot(tiny_backbone_256, lear
     shot = make_shot(num_frames=16, num_parts=num_parts, touching=touching, seed=0)
     # every part at least 1/8 of the frame wide in every frame, moving and deforming (checked in test_synthetic)
     model = learned_part_model(shot)  # LearnSettings.for_backbone: the tiny backbone's defaults
-    scores = {mode: _held_out_miou(tiny_backbone_256, model, shot, mode) for mode in ("was", "cross")}
-    default = scores[model.map_mode]  # the engine's default path is the part model's map mode
-    print(f"\n{num_parts} parts, touching={touching}: held-out mIoU WAS {scores['was']:.3f}, "
-          f"cross-attention only {scores['cross']:.3f}, default path ({model.map_mode}) {default:.3f}")
-    assert np.isfinite(list(scores.values())).all()
+    default = _held_out_miou(tiny_backbone_256, model, shot)  # the engine's default path: the model's map mode
+    print(f"\n{num_parts} parts, touching={touching}: held-out mIoU ({model.map_mode}) {default:.3f}")
+    assert np.isfinite(default)
     assert default >= GATE
