@@ -10,7 +10,7 @@ from smite.synthetic.shots import make_shot, write_shot
 
 SHOT_FRAMES = 24
 SHOT_SIZE = (96, 96)  # small plates: cheap to read, write and score
-FARM_RESOLUTION = 64  # the tiny backbone at half the plates' size (a 16-cell latent): quality windows stay cheap
+FARM_RESOLUTION = 96  # the tiny backbone at the plates' own size (a 24-cell latent): quality windows stay cheap
 
 
 @pytest.fixture(scope="session")
