@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sources", default="grid,tiny")
     ap.add_argument("--learn-steps", type=int, default=None, help="learning steps (default: the tiny backbone's)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default=None, help="device of the tiny backbone (default: auto)")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--smoke", action="store_true", help="2 small frames, 2 learning steps")
     args = ap.parse_args(argv)
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             if backbone is None:
                 from smite.model.backbone import load_backbone
 
-                backbone = load_backbone("tiny")
+                backbone = load_backbone("tiny", device=args.device)
                 model = _part_model(make_edge_shot(1, SIZES[sizes[0]], seed=args.seed), args.learn_steps, backbone)
             results["tiny"][size] = bench_tiny(shot, model, backbone, methods)
             print(f"tiny {size}: {json.dumps(results['tiny'][size])}", flush=True)
