@@ -34,6 +34,7 @@ def xdist_group(item: pytest.Item) -> str:
     return path.parts[0] if path.parts[0] in FOLDER_GROUPS else path.as_posix()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the group marks (it appends them to the test ids)
 def pytest_collection_modifyitems(config, items):
     groups = {item: xdist_group(item) for item in items}
     for item, group in groups.items():
