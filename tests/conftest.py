@@ -8,7 +8,6 @@ what the model learns and how well it segments use ``tiny_backbone_256``, its ow
 
 import hashlib
 import os
-from pathlib import Path
 
 import pytest
 
@@ -16,31 +15,41 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may touch the network
 os.environ.setdefault("SMITE_TINY_RESOLUTION", "128")  # plumbing at 128 px, inherited by every subprocess
 
 
-# `make test` runs two pytest-xdist workers (``--dist loadgroup``). Tests that share a session fixture must run in
-# one worker, or each worker would build it: the host and server folders (their daemons), and the acceptances
-# (one learned part model). Every other module is a group of its own. The heaviest groups go first, so the
-# other worker fills the time while they run; most of what it runs waits on subprocesses starting up.
-TESTS = Path(__file__).resolve().parent
-SHARED_LEARNED_MODEL = ("learn/test_acceptance.py", "video/test_acceptance_video.py")
+# `make test` runs two pytest-xdist workers. Tests that share a session fixture must run in one worker, or each
+# worker would build it: the host and server folders (their daemons), and the acceptances (one learned part
+# model). Every other module is a group of its own. The heaviest groups go first, so the other worker fills the
+# time while they run; most of what it runs waits on subprocesses starting up.
+SHARED_LEARNED_MODEL = ("tests/learn/test_acceptance.py", "tests/video/test_acceptance_video.py")
 FOLDER_GROUPS = ("server", "farm", "nuke", "blender")
-HEAVIEST = ("acceptance", "farm", "nuke", "test_bench_smoke.py", "server", "blender", "test_demo.py")
+HEAVIEST = ("acceptance", "farm", "nuke", "tests/test_bench_smoke.py", "server", "blender", "tests/test_demo.py")
 
 
-def xdist_group(item: pytest.Item) -> str:
-    """The worker group of a test: ``acceptance``, a host/server folder, or its module's path."""
-    path = Path(str(item.fspath)).resolve().relative_to(TESTS)
-    if path.as_posix() in SHARED_LEARNED_MODEL:
+def worker_group(nodeid: str) -> str:
+    """The worker group of a test id (``tests/<path>::<name>``): ``acceptance``, a host or server folder, or its
+    module's path."""
+    path = nodeid.split("::", 1)[0]
+    if path in SHARED_LEARNED_MODEL:
         return "acceptance"
-    return path.parts[0] if path.parts[0] in FOLDER_GROUPS else path.as_posix()
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[1] in FOLDER_GROUPS else path
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the group marks (it appends them to the test ids)
 def pytest_collection_modifyitems(config, items):
-    groups = {item: xdist_group(item) for item in items}
-    for item, group in groups.items():
-        item.add_marker(pytest.mark.xdist_group(group))
     rank = {group: i for i, group in enumerate(HEAVIEST)}
-    items.sort(key=lambda item: rank.get(groups[item], len(HEAVIEST)))  # stable: module order kept inside
+    items.sort(key=lambda item: rank.get(worker_group(item.nodeid), len(HEAVIEST)))  # stable: module order kept
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Whole groups (``worker_group``) to a worker, in collection order (heaviest first)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    config.option.loadscopereorder = False
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
