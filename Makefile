@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/smite demo --out demo_out
 
-# Lint first: a style error fails in a second, not after the suite.
+# Lint first: a style error fails in a second, not after the suite. Two workers (tests/conftest.py groups them):
+# while one runs the model-heavy tests, the other fills the time its subprocesses spend starting up.
 test: $(STAMP) lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 # The whole repo (ruff skips what .gitignore lists, such as the venvs).
 lint: $(STAMP)

@@ -15,8 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", REPO / "docs" / "method.md", REPO / "CHANGELOG.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
-# Flags the docs name for other programs: `openjd run` and the benches under bench/.
-OTHER_PROGRAMS = {"--step", "--run-dependencies", "--smoke", "--sources"}
+# Flags the docs name for other programs: `openjd run`, and the benches under bench/ (read from their parsers).
+BENCH_FLAG = re.compile(r"add_argument\(\s*\"(--[a-z][a-z0-9-]*)\"")
+OTHER_PROGRAMS = {"--step", "--run-dependencies"} | {
+    flag for bench in (REPO / "bench").glob("*.py") for flag in BENCH_FLAG.findall(bench.read_text())}
 
 
 def _anchor(heading: str) -> str:
