@@ -20,6 +20,7 @@ busy shared machine does not inflate it; refinement alone, and for ``tiny`` also
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -62,14 +63,16 @@ def bench_grid(shot: EdgeShot, methods: list[str]) -> dict:
     return out
 
 
-def _part_model(shot: EdgeShot, steps: int | None, backbone):
-    """Learned from frame 0 of ``shot`` on the tiny backbone, cached by its settings."""
+def learned_part_model(shot: EdgeShot, steps: int | None, backbone):
+    """Learned from frame 0 of ``shot`` on the tiny backbone, cached by what it is learned from and with."""
     from smite.learn.learner import LearnSettings, PartLearner
     from smite.model.partmodel import PartModel
 
     settings = LearnSettings.for_backbone(backbone, **({"steps": steps, "token_steps": max(1, steps // 5)}
                                                        if steps else {}))
-    path = CACHE / f"edges-{shot.frames.shape[2]}-{settings.steps}.smite"
+    key = hashlib.sha256(shot.frames[0].tobytes() + shot.labels[0].tobytes() + repr(
+        (shot.part_names, settings, backbone.resolution, backbone.fingerprint)).encode()).hexdigest()[:16]
+    path = CACHE / f"model-{key}.smite"
     if path.exists():
         return PartModel.load(path)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                 from smite.model.backbone import load_backbone
 
                 backbone = load_backbone("tiny", device=args.device)
-                model = _part_model(make_edge_shot(1, SIZES[sizes[0]], seed=args.seed), args.learn_steps, backbone)
+                first = make_edge_shot(1, SIZES[sizes[0]], seed=args.seed)
+                model = learned_part_model(first, args.learn_steps, backbone)
             results["tiny"][size] = bench_tiny(shot, model, backbone, methods)
             print(f"tiny {size}: {json.dumps(results['tiny'][size])}", flush=True)
     print(_table(results))

@@ -3,7 +3,8 @@
 A bench that drifts from the code it measures (a changed signature, a moved module) fails here, not when
 someone next needs its numbers. Every ``bench/*.py`` is run; the ones listed in ``CHECKS`` also have their
 figures checked. The runs go two at a time (one torch thread each): most of a smoke run is a single thread
-importing torch and diffusers, so two lanes halve the wall time on a 2-core machine.
+importing torch and diffusers, so two lanes halve the wall time on a 2-core machine. The tiny backbone works at
+128 px in them (``SMOKE_ENV``).
 """
 
 import json
@@ -48,6 +49,11 @@ def _warm(out: str, folder: Path) -> None:
     assert "reaches the cold run's mIoU" in out or "no warm budget reached" in out, out
 
 
+def _thin(out: str, folder: Path) -> None:
+    for way in ("plain", "zoom"):
+        assert re.search(rf"\| 1 \| {NUMBER} \| {way} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|", out), out
+
+
 # name: (extra arguments, extra environment, check of the output); {tmp} is the test's folder
 CHECKS = {
     "daemon.py": ((), {}, _daemon),
@@ -55,6 +61,7 @@ CHECKS = {
     "attention_grouping.py": ((), {}, _attention_grouping),
     "video.py": (("--json", "{tmp}/video.json"), {"SMITE_BENCH_CACHE": "{tmp}"}, _video),
     "warm.py": ((), {}, _warm),
+    "thin.py": ((), {"SMITE_BENCH_CACHE": "{tmp}"}, _thin),
 }
 
 
@@ -62,12 +69,15 @@ CHECKS = {
 SLOWEST = ("video.py", "warm.py", "farm.py", "guidance.py", "edges.py", "learn.py")
 NAMES = sorted(p.name for p in BENCH.glob("*.py"))
 LANES = 2  # one per core: most of a smoke run is one thread importing torch and diffusers
+# One torch thread per lane; the tiny backbone at the suite's plumbing 128 px (at its own 256 px the smoke runs
+# took 2.5x longer; what they check, that each bench runs and prints its figures, does not depend on the size).
+SMOKE_ENV = {"OMP_NUM_THREADS": "1", "SMITE_TINY_RESOLUTION": "128"}
 
 
 def _smoke(name: str, folder: Path) -> subprocess.CompletedProcess:
     args, env, _ = CHECKS.get(name, ((), {}, None))
     args = [a.format(tmp=folder) for a in args]
-    env = os.environ | {"OMP_NUM_THREADS": "1"} | {k: v.format(tmp=folder) for k, v in env.items()}
+    env = os.environ | SMOKE_ENV | {k: v.format(tmp=folder) for k, v in env.items()}
     return subprocess.run([sys.executable, str(BENCH / name), "--smoke", *args], capture_output=True, text=True,
                           timeout=900, env=env, cwd=BENCH.parent)
 
