@@ -1,7 +1,9 @@
 """Warm re-learning benchmark (issue 13 item 5): fixing a frame by continuing a model against learning anew.
 
-One synthetic shot (tiny backbone). A part model is learned from frame 0 with the backbone's schedule; the
-worst of the ``--candidates`` frames (B) gets its ground truth added, then:
+One synthetic shot (tiny backbone) whose light changes halfway: from the middle frame on, the plates get a
+colour grade (``--grade``, RGB gains; ``none`` for no change), so a model learned on frame 0 goes wrong there, the
+case of an artist fixing a frame. A part model is learned from frame 0 with the backbone's schedule; the worst of
+the ``--candidates`` frames (B) gets its ground truth added, then:
 
 * cold: a fresh run on frames 0 + B with the backbone's full schedule; its mIoU on B is the target;
 * warm: ``smite.learn.warm.relearn`` from the model on frames 0 + B, once per step budget of ``--warm-steps``
@@ -11,14 +13,15 @@ worst of the ``--candidates`` frames (B) gets its ground truth added, then:
 Every model is also scored over all frames of the shot (``fast`` preset, bilinear edges: the model, not the
 edges, is measured). Seconds are wall-clock of the learning runs alone.
 
-    python bench/warm.py [--size 256] [--frames 16] [--seed 5] [--candidates 5,10,15] [--warm-steps 4,8,16,32]
-                         [--device cpu] [--json PATH]
+    python bench/warm.py [--size 256] [--frames 16] [--seed 0] [--grade 1.4,0.9,0.6] [--candidates 5,10,15]
+                         [--warm-steps 4,8,16,32] [--device cpu] [--json PATH]
     python bench/warm.py --smoke      # 2 learning steps, 128-px frames: checks the bench runs
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -28,12 +31,22 @@ import numpy as np
 
 from smite.io.images import atomic_path
 from smite.learn.learner import LearnSettings, PartLearner, miou
-from smite.learn.warm import relearn, warm_settings
+from smite.learn.warm import kept_start, relearn, warm_settings
 from smite.model.backbone import Backbone, load_backbone
 from smite.model.partmodel import PartModel
 from smite.synthetic.shots import SyntheticShot, make_shot
 from smite.video.settings import SegmentSettings
 from smite.video.shot import ShotSegmenter
+
+
+def graded(shot: SyntheticShot, grade: tuple[float, float, float] | None) -> SyntheticShot:
+    """``shot`` with its plates from the middle frame on multiplied by the RGB gains ``grade`` (clipped to [0, 1])."""
+    if grade is None:
+        return shot
+    frames = shot.frames.copy()
+    half = len(frames) // 2
+    frames[half:] = np.clip(frames[half:] * np.asarray(grade, np.float32), 0.0, 1.0)
+    return dataclasses.replace(shot, frames=frames)
 
 
 def frame_scores(backbone: Backbone, model: PartModel, shot: SyntheticShot) -> list[float]:
@@ -71,7 +84,7 @@ def run(backbone: Backbone, shot: SyntheticShot, candidates: list[int], warm_ste
                                                      settings=warm_settings(base, backbone, steps=s)))
         scores = frame_scores(backbone, warm, shot)
         report["warm"].append({"steps": steps, "seconds": warm_s, "on_b": scores[worst],
-                               "all": float(np.mean(scores))})
+                               "all": float(np.mean(scores)), "kept_start": kept_start(warm)})
     reached = [w for w in report["warm"] if w["on_b"] >= report["cold"]["on_b"]]
     report["reached"] = reached[0] if reached else None
     return report
@@ -84,7 +97,8 @@ def print_report(report: dict) -> None:
     print(f"{'run':<6}{'steps':>6}{'seconds':>9}{'mIoU on B':>11}{'mIoU all':>10}")
     print(f"{'cold':<6}{c['steps']:>6}{c['seconds']:>9.1f}{c['on_b']:>11.3f}{c['all']:>10.3f}")
     for w in report["warm"]:
-        print(f"{'warm':<6}{w['steps']:>6}{w['seconds']:>9.1f}{w['on_b']:>11.3f}{w['all']:>10.3f}")
+        kept = "  (kept its start)" if w["kept_start"] else ""
+        print(f"{'warm':<6}{w['steps']:>6}{w['seconds']:>9.1f}{w['on_b']:>11.3f}{w['all']:>10.3f}{kept}")
     r = report["reached"]
     if r is None:
         print("no warm budget reached the cold run's mIoU on B")
@@ -97,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
     parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grade", default="1.4,0.9,0.6", help="RGB gains of the plates from the middle frame on "
+                        "(a lighting change), or none")
     parser.add_argument("--candidates", default="5,10,15", help="frames the worst is picked from")
     parser.add_argument("--warm-steps", default="4,8,16,32", help="warm step budgets per reference")
     parser.add_argument("--base-steps", type=int, default=None, help="steps of the base and cold runs "
@@ -109,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.size, args.frames, args.candidates, args.warm_steps, args.base_steps = 128, 3, "1,2", "1,2", 2
     backbone = load_backbone("tiny", device=args.device, resolution=args.size)
-    shot = make_shot(num_frames=args.frames, size=(args.size, args.size), num_parts=3, seed=args.seed)
-    print(f"tiny backbone, {args.device}, {args.size} px, {args.frames}-frame shot, seed {args.seed}", flush=True)
+    grade = None if args.grade == "none" else tuple(float(g) for g in args.grade.split(","))
+    shot = graded(make_shot(num_frames=args.frames, size=(args.size, args.size), num_parts=3, seed=args.seed), grade)
+    print(f"tiny backbone, {args.device}, {args.size} px, {args.frames}-frame shot, seed {args.seed}, "
+          f"grade {args.grade} from frame {args.frames // 2}", flush=True)
     report = run(backbone, shot, [int(c) for c in args.candidates.split(",")],
                  [int(s) for s in args.warm_steps.split(",")], args.base_steps)
     print_report(report)

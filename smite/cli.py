@@ -146,6 +146,11 @@ def cmd_learn(args) -> int:
     if not args.quiet:
         print(f"part model: {path}  parts: {', '.join(model.part_names)}  "
               f"selection mIoU: {model.validation_miou:.3f}")
+    if base is not None:
+        from smite.learn.warm import KEPT_START_NOTE, kept_start
+
+        if kept_start(model):
+            print(f"note: {KEPT_START_NOTE.format(miou=model.validation_miou)}", file=sys.stderr)
     return 0
 
 

@@ -111,7 +111,7 @@ def _eta(elapsed: float, done: int, total: int) -> float | None:
 def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> dict:
     """Learn a part model and store it; returns the job result."""
     from smite.learn.learner import LearnSettings
-    from smite.learn.warm import warm_settings
+    from smite.learn.warm import kept_start, warm_settings
     from smite.model.partmodel import PartModel
 
     if job.save_to is not None:  # fail before learning, not after
@@ -141,7 +141,8 @@ def run_learn(engine, job: LearnJob, emit: Emit, cancel: Callable[[], bool]) -> 
         saved = writing(lambda: model.save(folder / job.save_to.name))
     return {"model": job.name, "path": str(stored), "saved_to": str(saved) if saved else None,
             "part_names": model.part_names, "validation_miou": model.validation_miou,
-            "base_model": model.base_model, "base_fingerprint": model.base_fingerprint}
+            "base_model": model.base_model, "base_fingerprint": model.base_fingerprint,
+            "kept_start": start is not None and kept_start(model)}
 
 
 def writing(write: Callable[[], object]) -> object:

@@ -243,12 +243,12 @@ class PartLearner:
         tokens = torch.nn.Parameter(initial_tokens(bb, names) if start is None else start.tokens.clone())
         opt_tokens = torch.optim.Adam([tokens], lr=s.lr_tokens)
         opt_kv = torch.optim.Adam(self.kv_params.values(), lr=s.lr_kv)
-        best: tuple[float, dict] | None = None
+        best: tuple[float, dict, int] | None = None  # (score, state, steps taken: 0 = the warm start)
         started, last_miou = time.time(), None
         try:
             if start is not None:  # warm: the model's K/V, and the starting point is a model-selection candidate
                 start.load_kv(self.kv_params)
-                best = (self._evaluate(val, names, tokens, prompt), self._snapshot(tokens))
+                best = (self._evaluate(val, names, tokens, prompt), self._snapshot(tokens), 0)
             order: list[int] = []
             for step in range(plan.total):
                 if cancel is not None and cancel():
@@ -261,7 +261,7 @@ class PartLearner:
                 if plan.evaluates(step):
                     last_miou = self._evaluate(val, names, tokens, prompt)
                     if best is None or last_miou > best[0]:
-                        best = (last_miou, self._snapshot(tokens))
+                        best = (last_miou, self._snapshot(tokens), step + 1)
                 if progress is not None:
                     progress(LearnProgress(step + 1, plan.total, loss, last_miou, phase, time.time() - started))
             return self._part_model(names, refs, best)
@@ -334,12 +334,13 @@ class PartLearner:
             "kv": {n: p.detach().cpu().clone() for n, p in self.kv_params.items()},
         }
 
-    def _part_model(self, names: list[str], refs: ReferenceSet, best: tuple[float, dict] | None) -> PartModel:
+    def _part_model(self, names: list[str], refs: ReferenceSet, best: tuple[float, dict, int] | None) -> PartModel:
         s, bb = self.settings, self.backbone
-        score, state = best if best is not None else (None, None)
-        if state is None:
+        if best is None:
             raise SmiteError("learning ran no evaluation; give at least one step")
-        training = asdict(s) | {"augment": asdict(self._augment), "flip": self._augment.flip}
+        score, state, selected_step = best
+        training = asdict(s) | {"augment": asdict(self._augment), "flip": self._augment.flip,
+                                "selected_step": selected_step}
         return PartModel(
             part_names=names, tokens=state["tokens"], kv=state["kv"], base_model=bb.model_id,
             base_fingerprint=bb.fingerprint, resolution=bb.resolution, map_mode=s.map_mode,

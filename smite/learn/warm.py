@@ -77,6 +77,18 @@ def warm_settings(model: PartModel, backbone: Backbone, part_names: Sequence[str
     return replace(base, **({"steps": steps, "token_steps": token_steps, "eval_every": max(1, steps // 5)} | overrides))
 
 
+def kept_start(model: PartModel) -> bool:
+    """Whether a warm run returned the model it started from: no step scored higher on the references. Seen when
+    the starting model's own learn went wrong (it misses a part everywhere, not just on the corrected frame):
+    continuing its K/V does not repair it; a fresh run on all the references does."""
+    return model.training.get("selected_step") == 0
+
+
+KEPT_START_NOTE = ("the warm re-learn kept the model it started from: no step scored higher on the references "
+                   "(selection mIoU {miou:.3f}); if that model is wrong beyond the corrected frame, learn anew "
+                   "without --from")
+
+
 def relearn(
     backbone: Backbone, model: PartModel, frames: Sequence, masks: Sequence, part_names: Sequence[str] | None = None,
     reference_ids: Sequence[str] | None = None, settings: LearnSettings | None = None, progress=None, cancel=None,

@@ -6,7 +6,7 @@ import torch
 
 from smite.errors import SmiteError
 from smite.learn.learner import LearnSettings, PartLearner, miou
-from smite.learn.warm import relearn, warm_settings, warm_start
+from smite.learn.warm import kept_start, relearn, warm_settings, warm_start
 from smite.model.conditioning import initial_tokens
 from smite.model.partmodel import PartModel
 from smite.synthetic.shots import make_shot
@@ -67,6 +67,20 @@ def test_warm_relearn_fixes_the_corrected_frame_in_few_steps(tiny_backbone):
     assert after >= cold_after + 0.05
     assert first_after >= first_before - 0.05
     assert warm.reference_ids == ["ref0", "ref1"] and warm.part_names == base.part_names
+    assert not kept_start(warm) and not kept_start(base)
+
+
+def test_a_warm_run_that_improves_nothing_returns_its_start_and_says_so(tiny_backbone):
+    """With the K/V frozen (learning rate 0) no step can score higher than the start on the references: the run
+    returns the starting model unchanged, and ``kept_start`` tells the caller (the CLI prints a note, the daemon's
+    result carries ``kept_start``)."""
+    shot = make_shot(num_frames=2, size=(128, 128), num_parts=2, seed=1)
+    base = _model(tiny_backbone, shot.part_names)
+    warm = relearn(tiny_backbone, base, list(shot.frames), list(shot.labels),
+                   settings=warm_settings(base, tiny_backbone, steps=2, eval_every=1, lr_kv=0.0))
+    assert kept_start(warm) and warm.training["selected_step"] == 0
+    torch.testing.assert_close(warm.tokens, base.tokens)
+    assert all(torch.equal(warm.kv[k], base.kv[k].to(warm.kv[k].dtype)) for k in base.kv)
 
 
 def test_cli_learn_from_continues_a_model_and_daemon_takes_from_model(tmp_path, capsys):
@@ -85,8 +99,10 @@ def test_cli_learn_from_continues_a_model_and_daemon_takes_from_model(tmp_path, 
     first, second = tmp_path / "a.smite", tmp_path / "b.smite"
     common = ["--frames", paths["plates"], "--masks", paths["masks"], "--backbone", "tiny", "--steps", "2"]
     assert main(["learn", "--refs", "1", "--names", ",".join(shot.part_names), "-o", str(first), *common]) == 0
+    capsys.readouterr()
     assert main(["learn", "--refs", "1,3", "--from", str(first), "-o", str(second), *common]) == 0
     model = PartModel.load(second)
+    assert ("kept the model it started from" in capsys.readouterr().err) == kept_start(model)
     assert model.part_names == PartModel.load(first).part_names and model.reference_ids == ["plate.0001.png",
                                                                                               "plate.0003.png"]
     capsys.readouterr()

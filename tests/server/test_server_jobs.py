@@ -36,6 +36,7 @@ def test_learn_by_path_streams_ordered_progress_and_ends_with_a_result(learned, 
     record = learned["record"]
     assert record["state"] == "done" and record["result"]["model"] == "hero"
     assert record["result"]["part_names"][0] == "background"
+    assert record["result"]["kept_start"] is False  # not a warm run
     assert (daemon.store / "hero.smite").is_file()
 
 
